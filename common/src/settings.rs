@@ -1,0 +1,281 @@
+//! Layered settings, the way production services load them.
+//!
+//! Order of precedence, lowest first:
+//! 1. defaults compiled into each service (`Default` impls),
+//! 2. `config/base.yaml`,
+//! 3. `config/{environment}.yaml`, where the environment comes from `SURGE_ENVIRONMENT`
+//!    (default `local`),
+//! 4. environment variables `SURGE__SECTION__KEY` (double underscore between levels).
+//!
+//! The config folder is `SURGE_CONFIG_DIR` or `./config`; missing files are skipped, so a
+//! container configured only through environment variables works unchanged.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Why settings could not be loaded. The message names the offending key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid settings: {0}")]
+pub struct SettingsError(#[from] config::ConfigError);
+
+/// Loads a service's settings type `T` from the layers described in the module docs.
+///
+/// `T` supplies its own defaults through `Default` + `Serialize`, so every key has a value
+/// before any file or variable is read.
+pub fn load<T>() -> Result<T, SettingsError>
+where
+    T: DeserializeOwned + Serialize + Default,
+{
+    let dir = std::env::var_os("SURGE_CONFIG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("config"));
+    let environment = std::env::var("SURGE_ENVIRONMENT").unwrap_or_else(|_| "local".to_owned());
+    load_from(&dir, &environment, std::env::vars())
+}
+
+/// [`load`] with explicit inputs, so tests do not depend on the process environment.
+pub fn load_from<T>(
+    dir: &std::path::Path,
+    environment: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, SettingsError>
+where
+    T: DeserializeOwned + Serialize + Default,
+{
+    let defaults = config::Config::try_from(&T::default())?;
+    let vars: config::Map<String, String> = vars
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("SURGE__"))
+        .collect();
+    let built = config::Config::builder()
+        .add_source(defaults)
+        .add_source(config::File::from(dir.join("base")).required(false))
+        .add_source(config::File::from(dir.join(environment)).required(false))
+        .add_source(
+            config::Environment::with_prefix("SURGE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(vars)),
+        )
+        .build()?;
+    Ok(built.try_deserialize()?)
+}
+
+/// Where a service listens for HTTP.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    pub host: String,
+    pub port: u16,
+    /// actix worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// How long a graceful shutdown waits for in-flight requests, in seconds.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl HttpSettings {
+    pub fn with_port(port: u16) -> Self {
+        Self {
+            port,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".to_owned(),
+            port: 8080,
+            workers: 0,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+/// Connection to the Kafka cluster and the topics surge uses.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+    pub topic: String,
+    pub dlq_topic: String,
+    pub group_id: String,
+    /// Upper bound between `send` and the broker's acknowledgement (`delivery.timeout.ms`).
+    pub delivery_timeout_ms: u64,
+    /// Any librdkafka property, applied last. Keys may be written with dots
+    /// (`security.protocol`) or, from environment variables, with underscores
+    /// (`SURGE__KAFKA__PROPERTIES__SECURITY_PROTOCOL`).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: "127.0.0.1:9092".to_owned(),
+            topic: "orders".to_owned(),
+            dlq_topic: "orders.dlq".to_owned(),
+            group_id: "orders-processor".to_owned(),
+            delivery_timeout_ms: 10_000,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// OpenTelemetry export. No endpoint means spans are created (so trace context still
+/// propagates through Kafka) but never exported.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpSettings {
+    pub endpoint: Option<String>,
+}
+
+/// Logging: `RUST_LOG` wins over `level` when set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    /// `json` (default, one object per line) or `pretty` for a terminal.
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default)]
+    struct Sample {
+        http: HttpSettings,
+        kafka: KafkaSettings,
+        otlp: OtlpSettings,
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_configured() {
+        let dir = std::env::temp_dir().join("surge-settings-none");
+        let s: Sample = load_from(&dir, "local", vars(&[])).expect("defaults load");
+        assert_eq!(s.http.port, 8080);
+        assert_eq!(s.kafka.topic, "orders");
+        assert_eq!(s.kafka.group_id, "orders-processor");
+        assert_eq!(s.otlp.endpoint, None);
+    }
+
+    #[test]
+    fn environment_variables_override_files_and_defaults() {
+        let dir = tempdir("env-over-files");
+        std::fs::write(
+            dir.join("base.yaml"),
+            "http:\n  port: 9000\nkafka:\n  topic: from-base\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("staging.yaml"), "kafka:\n  topic: from-staging\n").unwrap();
+        let s: Sample = load_from(
+            &dir,
+            "staging",
+            vars(&[
+                ("SURGE__HTTP__PORT", "9100"),
+                (
+                    "SURGE__KAFKA__BOOTSTRAP_SERVERS",
+                    "broker-1:9092,broker-2:9092",
+                ),
+                ("SURGE__OTLP__ENDPOINT", "http://collector:4317"),
+                ("OTHER__HTTP__PORT", "1"),
+            ]),
+        )
+        .expect("layers load");
+        assert_eq!(s.http.port, 9100);
+        assert_eq!(s.kafka.topic, "from-staging");
+        assert_eq!(s.kafka.bootstrap_servers, "broker-1:9092,broker-2:9092");
+        assert_eq!(s.otlp.endpoint.as_deref(), Some("http://collector:4317"));
+    }
+
+    #[test]
+    fn kafka_properties_pass_through_from_environment_and_files() {
+        let dir = tempdir("props");
+        std::fs::write(
+            dir.join("base.yaml"),
+            "kafka:\n  properties:\n    ssl.ca.location: /etc/ca.pem\n",
+        )
+        .unwrap();
+        let s: Sample = load_from(
+            &dir,
+            "local",
+            vars(&[
+                ("SURGE__KAFKA__PROPERTIES__SECURITY_PROTOCOL", "SASL_SSL"),
+                ("SURGE__KAFKA__PROPERTIES__LINGER_MS", "20"),
+            ]),
+        )
+        .expect("properties load");
+        assert_eq!(
+            s.kafka
+                .properties
+                .get("ssl.ca.location")
+                .map(String::as_str),
+            Some("/etc/ca.pem")
+        );
+        assert_eq!(
+            s.kafka
+                .properties
+                .get("security_protocol")
+                .map(String::as_str),
+            Some("SASL_SSL")
+        );
+        assert_eq!(
+            s.kafka.properties.get("linger_ms").map(String::as_str),
+            Some("20")
+        );
+    }
+
+    #[test]
+    fn a_misspelled_key_is_an_error_naming_it() {
+        let dir = tempdir("typo");
+        std::fs::write(dir.join("base.yaml"), "http:\n  prot: 1\n").unwrap();
+        let err = load_from::<Sample>(&dir, "local", vars(&[])).unwrap_err();
+        assert!(err.to_string().contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn a_non_numeric_port_is_an_error() {
+        let dir = tempdir("bad-port");
+        let err = load_from::<Sample>(&dir, "local", vars(&[("SURGE__HTTP__PORT", "eighty")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("port"), "{err}");
+    }
+
+    fn tempdir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "surge-settings-{name}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

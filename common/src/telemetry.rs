@@ -1,0 +1,210 @@
+//! One place sets up logs, traces and metrics for a service.
+//!
+//! - Logs: one JSON object per line on stdout, each carrying the `trace_id`/`span_id` of
+//!   the span it was written in, so a log line leads to its trace.
+//! - Traces: `tracing` spans become OpenTelemetry spans. A tracer provider always exists,
+//!   so spans get real ids and the trace context flows through Kafka even when nothing is
+//!   exported; with an OTLP endpoint, finished spans are exported in batches from a
+//!   background thread, so a slow or absent collector never delays a request.
+//! - Metrics: the `metrics` facade recorded into a Prometheus registry rendered on
+//!   `/metrics`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing::{Event, Subscriber};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
+
+use crate::settings::{LogFormat, LogSettings, OtlpSettings};
+
+/// Histogram buckets for latencies in seconds: 0.5 ms to 30 s, dense where a healthy
+/// ingest path lives (1–20 ms).
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25,
+    0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Keeps the tracer provider alive; [`Telemetry::shutdown`] flushes pending spans.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+}
+
+impl Telemetry {
+    /// Flushes and stops span export. Call once, at the end of `main`.
+    pub fn shutdown(&self) {
+        if let Err(error) = self.provider.shutdown() {
+            tracing::warn!(%error, "span export did not shut down cleanly");
+        }
+    }
+}
+
+/// Installs the global subscriber and tracer provider. Call once per process.
+pub fn init(
+    service_name: &'static str,
+    log: &LogSettings,
+    otlp: &OtlpSettings,
+) -> anyhow::Result<Telemetry> {
+    let provider = tracer_provider(service_name, otlp)?;
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name));
+    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&log.level))?;
+    let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
+    match log.format {
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().event_format(JsonWithTrace))
+            .try_init()?,
+        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init()?,
+    }
+    Ok(Telemetry { provider })
+}
+
+fn tracer_provider(
+    service_name: &'static str,
+    otlp: &OtlpSettings,
+) -> anyhow::Result<SdkTracerProvider> {
+    let resource = Resource::builder().with_service_name(service_name).build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    let Some(endpoint) = otlp.endpoint.as_deref().filter(|e| !e.is_empty()) else {
+        return Ok(builder.build());
+    };
+    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(traces_url(endpoint))
+        .with_timeout(Duration::from_secs(5))
+        .with_headers(Default::default())
+        .build()?;
+    Ok(builder.with_batch_exporter(exporter).build())
+}
+
+/// OTLP/HTTP takes the signal path; accept the collector's base URL as operators write it.
+fn traces_url(endpoint: &str) -> String {
+    let trimmed = endpoint.trim_end_matches('/');
+    if trimmed.ends_with("/v1/traces") {
+        trimmed.to_owned()
+    } else {
+        format!("{trimmed}/v1/traces")
+    }
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Suffix("_batch_size".to_owned()),
+                    &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0],
+                )
+            })
+            .unwrap_or_default();
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (a test binary hosting several
+        // services); the handle still renders what this recorder saw.
+        let _ = metrics::set_global_recorder(recorder);
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".to_owned())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            })
+            .ok();
+        handle
+    })
+}
+
+/// JSON lines with the OpenTelemetry trace and span ids of the current span.
+struct JsonWithTrace;
+
+impl<S, N> FormatEvent<S, N> for JsonWithTrace
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let mut fields = serde_json::Map::new();
+        let now = time::OffsetDateTime::now_utc();
+        let timestamp = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        fields.insert("timestamp".into(), timestamp.into());
+        fields.insert("level".into(), event.metadata().level().as_str().into());
+        fields.insert("target".into(), event.metadata().target().into());
+        event.record(&mut JsonVisitor(&mut fields));
+        if let Some(span) = ctx.lookup_current() {
+            fields.insert("span".into(), span.name().into());
+            let cx = tracing::Span::current().context();
+            let span_ref = cx.span();
+            let sc = span_ref.span_context();
+            if sc.is_valid() {
+                fields.insert("trace_id".into(), sc.trace_id().to_string().into());
+                fields.insert("span_id".into(), sc.span_id().to_string().into());
+            }
+        }
+        let line = serde_json::Value::Object(fields).to_string();
+        writeln!(writer, "{line}")
+    }
+}
+
+struct JsonVisitor<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for JsonVisitor<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().into(), format!("{value:?}").into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collector_base_urls_get_the_traces_path() {
+        assert_eq!(
+            traces_url("http://127.0.0.1:4318"),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(
+            traces_url("http://c:4318/v1/traces"),
+            "http://c:4318/v1/traces"
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! W3C trace context (`traceparent`/`tracestate`) carried in Kafka record headers, so one
+//! trace runs from the HTTP request through the broker into the consumer.
+
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::Context;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+
+/// Writes the trace context of `cx` into `headers`.
+pub fn inject(cx: &Context, headers: OwnedHeaders) -> OwnedHeaders {
+    let mut writer = HeaderWriter(Some(headers));
+    TraceContextPropagator::new().inject_context(cx, &mut writer);
+    writer.0.unwrap_or_default()
+}
+
+/// Reads a trace context from record headers; an absent or malformed `traceparent`
+/// yields an empty context (the consumer then starts a new trace).
+pub fn extract<H: Headers>(headers: Option<&H>) -> Context {
+    match headers {
+        Some(headers) => TraceContextPropagator::new().extract(&HeaderReader(headers)),
+        None => Context::new(),
+    }
+}
+
+/// Reads a trace context from HTTP request headers.
+pub fn extract_from_http(headers: &actix_web::http::header::HeaderMap) -> Context {
+    struct Http<'a>(&'a actix_web::http::header::HeaderMap);
+    impl Extractor for Http<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
+        }
+    }
+    TraceContextPropagator::new().extract(&Http(headers))
+}
+
+struct HeaderWriter(Option<OwnedHeaders>);
+
+impl Injector for HeaderWriter {
+    fn set(&mut self, key: &str, value: String) {
+        if let Some(headers) = self.0.take() {
+            self.0 = Some(headers.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            }));
+        }
+    }
+}
+
+struct HeaderReader<'a, H>(&'a H);
+
+impl<H: Headers> Extractor for HeaderReader<'_, H> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|h| h.key.eq_ignore_ascii_case(key))
+            .and_then(|h| h.value)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|h| h.key).collect()
+    }
+}
+
+/// The value of one header as text, if present and UTF-8.
+pub fn header_str<'a, H: Headers>(headers: &'a H, key: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+
+    #[test]
+    fn trace_context_survives_a_round_trip_through_record_headers() {
+        let span_context = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let cx = Context::new().with_remote_span_context(span_context.clone());
+        let headers = inject(&cx, OwnedHeaders::new());
+        assert_eq!(
+            header_str(&headers, "traceparent"),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        let back = extract(Some(&headers));
+        assert_eq!(
+            back.span().span_context().trace_id(),
+            span_context.trace_id()
+        );
+        assert_eq!(back.span().span_context().span_id(), span_context.span_id());
+    }
+
+    #[test]
+    fn a_malformed_traceparent_yields_an_empty_context() {
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "traceparent",
+            value: Some("garbage".as_bytes()),
+        });
+        let cx = extract(Some(&headers));
+        assert!(!cx.span().span_context().is_valid());
+    }
+}
