@@ -6,6 +6,7 @@
 
 use rdkafka::ClientConfig;
 
+use crate::kafka_stats::STATISTICS_INTERVAL_MS;
 use crate::settings::KafkaSettings;
 
 /// Bounds of the producer's local queue. librdkafka's default of 1 GiB would let an
@@ -35,7 +36,8 @@ pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
         .set("queue.buffering.max.kbytes", PRODUCER_QUEUE_MAX_KBYTES)
         // Murmur2 like the Java client, so a customer's orders land on the same partition
         // whichever client published them.
-        .set("partitioner", "murmur2_random");
+        .set("partitioner", "murmur2_random")
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
     apply_properties(&mut config, settings);
     config
 }
@@ -50,12 +52,14 @@ pub fn consumer_config(settings: &KafkaSettings) -> ClientConfig {
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
     apply_properties(&mut config, settings);
     config
 }
 
-/// Admin and metadata-only clients (topic creation, lag export).
+/// Admin and metadata-only clients (topic creation, lag export). No statistics: their
+/// default context would only log them.
 pub fn admin_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = base_config(settings);
     apply_properties(&mut config, settings);
