@@ -1,0 +1,42 @@
+//! Keeps `/readyz` truthful: a background task asks the broker for the topic's metadata
+//! and flips readiness when the answer changes.
+//!
+//! The probe runs at once on start, so the service turns ready as soon as the broker
+//! answers, and more often while not ready, so recovery shows quickly.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use common::health::Readiness;
+
+use crate::publisher::Publisher;
+
+pub fn spawn(publisher: Publisher, readiness: Readiness, interval: Duration) -> JoinHandle<()> {
+    let timeout = interval.clamp(Duration::from_millis(500), Duration::from_secs(2));
+    tokio::spawn(async move {
+        loop {
+            let probe = publisher.clone();
+            let outcome = tokio::task::spawn_blocking(move || probe.check_metadata(timeout))
+                .await
+                .unwrap_or_else(|e| Err(format!("probe failed: {e}")));
+            let pause = match outcome {
+                Ok(()) => {
+                    if !readiness.is_ready() {
+                        tracing::info!("broker reachable, ready");
+                    }
+                    readiness.set_ready();
+                    interval
+                }
+                Err(reason) => {
+                    if readiness.is_ready() {
+                        tracing::warn!(%reason, "broker unreachable, not ready");
+                    }
+                    readiness.set_not_ready(reason);
+                    interval.min(Duration::from_millis(250))
+                }
+            };
+            tokio::time::sleep(pause).await;
+        }
+    })
+}

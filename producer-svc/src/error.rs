@@ -1,0 +1,112 @@
+//! Everything that stops an order from being accepted, and the answer each one gets.
+//!
+//! Client mistakes are 4xx; only "the broker did not acknowledge" is 503, so a retry is
+//! useful exactly when the status says so. Nothing here is published.
+
+use actix_web::http::StatusCode;
+
+use common::order::FieldError;
+use common::problem::Problem;
+
+use crate::publisher::PublishError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("content type must be application/json, got {0}")]
+    UnsupportedMediaType(String),
+    #[error("request body exceeds {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("could not read the request body: {0}")]
+    UnreadableBody(String),
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("invalid header")]
+    InvalidHeader(FieldError),
+    #[error("the order does not match the schema: {0}")]
+    SchemaMismatch(String),
+    #[error("invalid order")]
+    InvalidOrder(Vec<FieldError>),
+    #[error("too many orders are waiting for the broker")]
+    TooManyInFlight,
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+impl IngestError {
+    /// Label value of `surge_orders_rejected_total{reason}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
+            IngestError::PayloadTooLarge(_) => "payload_too_large",
+            IngestError::UnreadableBody(_) => "unreadable_body",
+            IngestError::MalformedJson(_) => "malformed_json",
+            IngestError::InvalidHeader(_) => "invalid_header",
+            IngestError::SchemaMismatch(_) | IngestError::InvalidOrder(_) => "invalid_order",
+            IngestError::TooManyInFlight => "too_many_in_flight",
+            IngestError::Publish(PublishError::QueueFull) => "queue_full",
+            IngestError::Publish(PublishError::Timeout) => "broker_timeout",
+            IngestError::Publish(PublishError::Rejected(_)) => "broker_error",
+            IngestError::Publish(PublishError::Stopped) => "shutting_down",
+        }
+    }
+
+    pub fn to_problem(&self, retry_after_secs: u32) -> Problem {
+        match self {
+            IngestError::UnsupportedMediaType(_) => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                self.to_string(),
+            ),
+            IngestError::PayloadTooLarge(_) => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                self.to_string(),
+            ),
+            IngestError::UnreadableBody(_) | IngestError::MalformedJson(_) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-request",
+                self.to_string(),
+            ),
+            IngestError::InvalidHeader(error) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-header",
+                format!("{}: {}", error.field, error.detail),
+            )
+            .with_errors(vec![error.clone()]),
+            IngestError::SchemaMismatch(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-order",
+                self.to_string(),
+            ),
+            IngestError::InvalidOrder(errors) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-order",
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.detail))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+            .with_errors(errors.clone()),
+            IngestError::TooManyInFlight => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-in-flight",
+                format!("{self}; retry after {retry_after_secs} s"),
+            )
+            .retry_after(retry_after_secs),
+            IngestError::Publish(error) => {
+                // The librdkafka error text names brokers and internals; the log has it,
+                // the client gets a stable sentence.
+                let detail = match error {
+                    PublishError::Rejected(_) => {
+                        "the order could not be handed to the broker; it was not accepted"
+                            .to_owned()
+                    }
+                    other => format!("{other}; the order was not accepted"),
+                };
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-acknowledged", detail)
+                    .retry_after(retry_after_secs)
+            }
+        }
+    }
+}

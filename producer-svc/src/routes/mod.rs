@@ -1,0 +1,6 @@
+//! HTTP handlers, one file per resource.
+
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod orders;

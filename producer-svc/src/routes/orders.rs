@@ -1,0 +1,211 @@
+//! `POST /v1/orders`: validate, publish, answer 202 only after the broker's ack.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::BytesMut;
+use futures::StreamExt;
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use common::order::{self, OrderEvent, OrderRequest, ValidOrder};
+use common::problem::Problem;
+
+use crate::error::IngestError;
+use crate::orders_state::IngestState;
+
+pub const ACCEPTED: &str = "surge_orders_accepted_total";
+pub const REJECTED: &str = "surge_orders_rejected_total";
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// The answer to an accepted order: where the broker stored it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderAccepted {
+    pub order_id: Uuid,
+    #[schema(example = "accepted")]
+    pub status: &'static str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Accept an order. The answer is 202 only after Kafka acknowledged the record
+/// (`acks=all`); any other answer means the order was not accepted. Retrying with the
+/// same `Idempotency-Key` maps to the same `order_id`, so a retry after a timeout cannot
+/// create a second order.
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    request_body(content = OrderRequest, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "1-255 visible ASCII characters; the same key from the same customer yields the same order_id"),
+    ),
+    responses(
+        (status = 202, description = "acknowledged by Kafka", body = OrderAccepted,
+         headers(("Location" = String, description = "/v1/orders/{order_id}"))),
+        (status = 400, description = "malformed JSON or invalid header", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid field values", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "in-flight budget spent; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "not acknowledged by Kafka (queue full, broker unreachable past the delivery timeout); see Retry-After", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_order(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<IngestState>,
+) -> HttpResponse {
+    match accept(&req, payload, &state).await {
+        Ok(accepted) => {
+            metrics::counter!(ACCEPTED).increment(1);
+            HttpResponse::Accepted()
+                .insert_header((
+                    header::LOCATION,
+                    format!("/v1/orders/{}", accepted.order_id),
+                ))
+                .json(accepted)
+        }
+        Err(error) => {
+            metrics::counter!(REJECTED, "reason" => error.reason()).increment(1);
+            if matches!(error, IngestError::Publish(_)) {
+                tracing::warn!(%error, reason = error.reason(), "order not acknowledged");
+            } else {
+                tracing::debug!(%error, reason = error.reason(), "order rejected");
+            }
+            error
+                .to_problem(state.limits.retry_after_secs)
+                .into_response()
+        }
+    }
+}
+
+async fn accept(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &IngestState,
+) -> Result<OrderAccepted, IngestError> {
+    check_content_type(req)?;
+    let body = read_body(req, payload, state.limits.max_body_bytes).await?;
+    let key = idempotency_key(req)?;
+    let order = parse(&body)?;
+    let order_id = order::order_id(&order.customer_id, key);
+    let event = OrderEvent::new(order, order_id, OffsetDateTime::now_utc());
+
+    let _permit = state
+        .in_flight
+        .try_acquire()
+        .ok_or(IngestError::TooManyInFlight)?;
+    let ack = state.publisher.publish(&event).await?;
+    Ok(OrderAccepted {
+        order_id,
+        status: "accepted",
+        partition: ack.partition,
+        offset: ack.offset,
+    })
+}
+
+/// `application/json` or any `application/*+json`, parameters (charset) ignored.
+fn check_content_type(req: &HttpRequest) -> Result<(), IngestError> {
+    let raw = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let Some(raw) = raw else {
+        return Err(IngestError::UnsupportedMediaType(
+            "no Content-Type".to_owned(),
+        ));
+    };
+    let essence = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if json {
+        Ok(())
+    } else {
+        let shown: String = raw.chars().take(100).collect();
+        Err(IngestError::UnsupportedMediaType(format!("{shown:?}")))
+    }
+}
+
+/// Reads at most `limit` bytes, refusing early when `Content-Length` already says more.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<BytesMut, IngestError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(IngestError::PayloadTooLarge(limit));
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(256).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| IngestError::UnreadableBody(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(IngestError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, IngestError> {
+    let mut values = req.headers().get_all(IDEMPOTENCY_KEY);
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(IngestError::InvalidHeader(order::FieldError {
+            field: "Idempotency-Key",
+            detail: "must appear at most once".to_owned(),
+        }));
+    }
+    order::validate_idempotency_key(first.as_bytes())
+        .map(Some)
+        .map_err(IngestError::InvalidHeader)
+}
+
+/// JSON syntax errors are 400; well-formed JSON of the wrong shape or values is 422.
+fn parse(body: &[u8]) -> Result<ValidOrder, IngestError> {
+    let request: OrderRequest = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => IngestError::SchemaMismatch(e.to_string()),
+        _ => IngestError::MalformedJson(e.to_string()),
+    })?;
+    request.validate().map_err(IngestError::InvalidOrder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_are_malformed_and_shape_errors_are_invalid() {
+        assert!(matches!(parse(b"{"), Err(IngestError::MalformedJson(_))));
+        assert!(matches!(parse(b""), Err(IngestError::MalformedJson(_))));
+        assert!(matches!(
+            parse(br#"{"sku":"A","quantity":1,"customer_id":"c"} trailing"#),
+            Err(IngestError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            parse(br#"{"sku":"A","quantity":"1","customer_id":"c"}"#),
+            Err(IngestError::SchemaMismatch(_))
+        ));
+        assert!(matches!(
+            parse(br#"{"sku":"A","quantity":1,"customer_id":"c","price":5}"#),
+            Err(IngestError::SchemaMismatch(_))
+        ));
+        assert!(matches!(
+            parse(br#"{"sku":"A","quantity":0,"customer_id":"c"}"#),
+            Err(IngestError::InvalidOrder(_))
+        ));
+        assert!(parse(br#"{"sku":"A","quantity":1,"customer_id":"c"}"#).is_ok());
+    }
+}

@@ -1,0 +1,48 @@
+//! producer-svc settings: the common sections plus the ingest limits.
+
+use serde::{Deserialize, Serialize};
+
+use common::settings::{HttpSettings, KafkaSettings, LogSettings, OtlpSettings};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub kafka: KafkaSettings,
+    pub ingest: IngestSettings,
+    pub otlp: OtlpSettings,
+    pub log: LogSettings,
+}
+
+/// Bounds that keep the ingest tier answering under a flash sale instead of queueing
+/// without limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Largest accepted request body; a valid order is about 100 bytes.
+    pub max_body_bytes: usize,
+    /// Orders waiting for a broker acknowledgement at once; beyond it, 429.
+    pub max_in_flight: usize,
+    /// How often `/readyz` re-checks that broker metadata can be fetched.
+    pub readiness_interval_ms: u64,
+    /// `Retry-After` seconds sent with 429 and 503.
+    pub retry_after_secs: u32,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4096,
+            max_in_flight: 20_000,
+            readiness_interval_ms: 1000,
+            retry_after_secs: 1,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads from the layers described in `common::settings`.
+    pub fn load() -> Result<Self, common::settings::SettingsError> {
+        common::settings::load()
+    }
+}

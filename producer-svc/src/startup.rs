@@ -1,0 +1,138 @@
+//! Building and running the ingest service.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use tokio::task::JoinHandle;
+
+use common::health::Readiness;
+use common::http_observe::observe;
+use common::problem::{method_not_allowed, unknown_route};
+
+use crate::broker_probe;
+use crate::in_flight::InFlight;
+use crate::orders_state::IngestState;
+use crate::publisher::Publisher;
+use crate::routes::{health, metrics, openapi, orders};
+use crate::settings::Settings;
+
+/// A running ingest service: HTTP server, shared producer, readiness probe.
+pub struct Application {
+    port: u16,
+    server: Server,
+    publisher: Publisher,
+    readiness: Readiness,
+    probe: JoinHandle<()>,
+    flush_timeout: Duration,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free one), creates the producer and starts
+    /// serving. The broker need not be reachable yet: `/readyz` says when it is.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Recorder first, so the first request's metrics are kept.
+        common::telemetry::metrics_handle();
+        let publisher = Publisher::new(&settings.kafka)?;
+        let readiness = Readiness::default();
+        readiness.set_not_ready("broker not checked yet");
+        let probe = broker_probe::spawn(
+            publisher.clone(),
+            readiness.clone(),
+            Duration::from_millis(settings.ingest.readiness_interval_ms.max(50)),
+        );
+
+        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(IngestState {
+            publisher: publisher.clone(),
+            in_flight: InFlight::new(settings.ingest.max_in_flight),
+            limits: settings.ingest.clone(),
+        });
+        let ready = web::Data::new(readiness.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(observe))
+                .app_data(state.clone())
+                .app_data(ready.clone())
+                .service(
+                    web::resource("/v1/orders")
+                        .route(web::post().to(orders::create_order))
+                        .default_service(web::to(method_not_allowed("POST"))),
+                )
+                .service(get_only("/healthz", health::healthz))
+                .service(get_only("/readyz", health::readyz))
+                .service(get_only("/metrics", metrics::metrics))
+                .service(get_only("/openapi.json", openapi::openapi_json))
+                .default_service(web::to(unknown_route))
+        })
+        .listen(listener)?
+        .backlog(4096)
+        .shutdown_timeout(settings.http.shutdown_timeout_secs)
+        .disable_signals();
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            publisher,
+            readiness,
+            probe,
+            // Every queued record has at most the delivery timeout left.
+            flush_timeout: Duration::from_millis(settings.kafka.delivery_timeout_ms + 1000),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then drains: readiness turns 503, the listener
+    /// closes, in-flight requests finish (each waits for its ack), the producer flushes.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Self {
+            server,
+            publisher,
+            readiness,
+            probe,
+            flush_timeout,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        tokio::select! {
+            result = &mut server => {
+                probe.abort();
+                return result.map_err(Into::into);
+            }
+            () = shutdown => {}
+        }
+        probe.abort();
+        readiness.set_not_ready("shutting down");
+        tracing::info!("draining in-flight requests");
+        let stop = handle.stop(true);
+        let (_, served) = tokio::join!(stop, server);
+        served?;
+        let flushed = tokio::task::spawn_blocking(move || publisher.flush(flush_timeout)).await?;
+        match flushed {
+            Ok(()) => tracing::info!("producer flushed, stopped"),
+            Err(error) => tracing::error!(%error, "producer flush incomplete at shutdown"),
+        }
+        Ok(())
+    }
+}
+
+fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(method_not_allowed("GET")))
+}
