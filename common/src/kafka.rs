@@ -7,7 +7,7 @@
 use rdkafka::ClientConfig;
 
 use crate::kafka_stats::STATISTICS_INTERVAL_MS;
-use crate::settings::KafkaSettings;
+use crate::settings::{GroupProtocol, KafkaSettings};
 
 /// Bounds of the producer's local queue. librdkafka's default of 1 GiB would let an
 /// overloaded ingest pod grow until the kernel kills it; past these bounds `send` fails
@@ -54,6 +54,17 @@ pub fn consumer_config(settings: &KafkaSettings) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+    match settings.group_protocol {
+        // KIP-848: the broker assigns partitions and every rebalance is incremental.
+        // librdkafka rejects `partition.assignment.strategy`, `session.timeout.ms` and
+        // `heartbeat.interval.ms` with this protocol (the broker owns them), so none is set.
+        GroupProtocol::Consumer => config.set("group.protocol", "consumer"),
+        // Cooperative-sticky keeps the classic protocol incremental too: only the
+        // partitions that change owner are revoked, the rest keep flowing.
+        GroupProtocol::Classic => config
+            .set("group.protocol", "classic")
+            .set("partition.assignment.strategy", "cooperative-sticky"),
+    };
     apply_properties(&mut config, settings);
     config
 }
@@ -129,6 +140,33 @@ mod tests {
         assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(config.get("auto.offset.reset"), Some("earliest"));
         assert_eq!(config.get("group.id"), Some("orders-processor"));
+    }
+
+    #[test]
+    fn consumer_uses_kip_848_by_default_without_client_side_group_timers() {
+        let config = consumer_config(&KafkaSettings::default());
+        assert_eq!(config.get("group.protocol"), Some("consumer"));
+        for forbidden in [
+            "partition.assignment.strategy",
+            "session.timeout.ms",
+            "heartbeat.interval.ms",
+        ] {
+            assert_eq!(config.get(forbidden), None, "{forbidden} must not be set");
+        }
+    }
+
+    #[test]
+    fn classic_protocol_falls_back_to_cooperative_sticky() {
+        let settings = KafkaSettings {
+            group_protocol: GroupProtocol::Classic,
+            ..KafkaSettings::default()
+        };
+        let config = consumer_config(&settings);
+        assert_eq!(config.get("group.protocol"), Some("classic"));
+        assert_eq!(
+            config.get("partition.assignment.strategy"),
+            Some("cooperative-sticky")
+        );
     }
 
     #[test]

@@ -105,6 +105,9 @@ pub struct KafkaSettings {
     pub topic: String,
     pub dlq_topic: String,
     pub group_id: String,
+    /// Consumer group protocol: `consumer` (KIP-848, brokers 4.0 and later, the default)
+    /// or `classic` (the join/sync protocol, with the `cooperative-sticky` assignor).
+    pub group_protocol: GroupProtocol,
     /// Upper bound between `send` and the broker's acknowledgement (`delivery.timeout.ms`).
     pub delivery_timeout_ms: u64,
     /// Any librdkafka property, applied last. Keys may be written with dots
@@ -120,10 +123,25 @@ impl Default for KafkaSettings {
             topic: "orders".to_owned(),
             dlq_topic: "orders.dlq".to_owned(),
             group_id: "orders-processor".to_owned(),
+            group_protocol: GroupProtocol::Consumer,
             delivery_timeout_ms: 10_000,
             properties: BTreeMap::new(),
         }
     }
+}
+
+/// How a consumer joins its group.
+///
+/// With `consumer` the broker computes assignments and rebalances are incremental
+/// (KIP-848); `classic` is the fallback for brokers older than 4.0 and uses the
+/// cooperative-sticky assignor, so a rebalance still only moves the partitions that change
+/// owner.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupProtocol {
+    #[default]
+    Consumer,
+    Classic,
 }
 
 /// OpenTelemetry export. No endpoint means spans are created (so trace context still
@@ -185,6 +203,7 @@ mod tests {
         assert_eq!(s.http.port, 8080);
         assert_eq!(s.kafka.topic, "orders");
         assert_eq!(s.kafka.group_id, "orders-processor");
+        assert_eq!(s.kafka.group_protocol, GroupProtocol::Consumer);
         assert_eq!(s.otlp.endpoint, None);
     }
 
@@ -207,6 +226,7 @@ mod tests {
                     "broker-1:9092,broker-2:9092",
                 ),
                 ("SURGE__OTLP__ENDPOINT", "http://collector:4317"),
+                ("SURGE__KAFKA__GROUP_PROTOCOL", "classic"),
                 ("OTHER__HTTP__PORT", "1"),
             ]),
         )
@@ -215,6 +235,7 @@ mod tests {
         assert_eq!(s.kafka.topic, "from-staging");
         assert_eq!(s.kafka.bootstrap_servers, "broker-1:9092,broker-2:9092");
         assert_eq!(s.otlp.endpoint.as_deref(), Some("http://collector:4317"));
+        assert_eq!(s.kafka.group_protocol, GroupProtocol::Classic);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tracing::{Event, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
@@ -59,14 +59,25 @@ pub fn init(
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name));
-    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&log.level))?;
-    let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
+    // Spans always reach OpenTelemetry at `info`, whatever the log level, so a quiet
+    // log never breaks trace propagation; the log filter applies to log lines only.
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(service_name))
+        .with_filter(EnvFilter::new("info"));
+    let log_filter =
+        EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&log.level))?;
+    let registry = tracing_subscriber::registry().with(otel_layer);
     match log.format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().event_format(JsonWithTrace))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(JsonWithTrace)
+                    .with_filter(log_filter),
+            )
             .try_init()?,
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init()?,
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_filter(log_filter))
+            .try_init()?,
     }
     Ok(Telemetry { provider })
 }

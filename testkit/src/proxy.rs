@@ -23,7 +23,7 @@ impl TcpProxy {
     /// Starts forwarding `listen` → `upstream`. `listen` may use port 0.
     pub async fn start(listen: &str, upstream: &str) -> anyhow::Result<Self> {
         let upstream: SocketAddr = upstream.parse()?;
-        let listener = TcpListener::bind(listen).await?;
+        let listener = bind_with_retry(listen.parse()?).await?;
         let listen = listener.local_addr()?;
         let (open, _) = watch::channel(true);
         let mut proxy = Self {
@@ -51,19 +51,9 @@ impl TcpProxy {
     /// Listens again on the same address.
     pub async fn restore(&mut self) -> anyhow::Result<()> {
         self.open.send_replace(true);
-        // The old socket may linger for a moment after abort; retry briefly.
-        let mut last_error = None;
-        for _ in 0..50 {
-            match TcpListener::bind(self.listen).await {
-                Ok(listener) => {
-                    self.acceptor = Some(self.spawn_acceptor(listener));
-                    return Ok(());
-                }
-                Err(e) => last_error = Some(e),
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        Err(last_error.map_or_else(|| anyhow::anyhow!("cannot rebind"), Into::into))
+        let listener = bind_with_retry(self.listen).await?;
+        self.acceptor = Some(self.spawn_acceptor(listener));
+        Ok(())
     }
 
     fn spawn_acceptor(&self, listener: TcpListener) -> JoinHandle<()> {
@@ -84,6 +74,22 @@ impl TcpProxy {
                 });
             }
         })
+    }
+}
+
+/// A proxy that was just cut (here or by an earlier test) releases its socket when its
+/// runtime next runs the aborted task; wait briefly for that instead of failing.
+async fn bind_with_retry(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let mut attempts = 0;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(_) if attempts < 100 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(error) => return Err(anyhow::anyhow!("cannot listen on {addr}: {error}")),
+        }
     }
 }
 

@@ -1,0 +1,151 @@
+//! SIGTERM to the real binary during a burst: every order answered 202 is on the topic,
+//! in-flight requests get their answer, and the process exits 0.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::helpers::order;
+
+#[tokio::test]
+async fn sigterm_during_a_burst_loses_no_acknowledged_order_and_exits_zero() {
+    let topic = testkit::unique_name("orders");
+    testkit::kafka::create_topic(&topic, 3).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_producer-svc"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SURGE_CONFIG_DIR", "/nonexistent")
+        .env("SURGE__HTTP__HOST", "127.0.0.1")
+        .env("SURGE__HTTP__PORT", "0")
+        .env(
+            "SURGE__KAFKA__BOOTSTRAP_SERVERS",
+            testkit::kafka::bootstrap(),
+        )
+        .env("SURGE__KAFKA__TOPIC", &topic)
+        .env("SURGE__LOG__LEVEL", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("producer-svc starts");
+    let pid = child.id().expect("pid");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if entry["message"] == "producer-svc listening" {
+                return entry["port"].as_u64().unwrap();
+            }
+        }
+        panic!("producer-svc exited before listening");
+    })
+    .await
+    .expect("listening line within 20 s");
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let url = format!("http://127.0.0.1:{port}/v1/orders");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let ready_url = format!("http://127.0.0.1:{port}/readyz");
+    for _ in 0..100 {
+        if client
+            .get(&ready_url)
+            .send()
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for worker in 0..16 {
+        let (client, url, stop) = (client.clone(), url.clone(), Arc::clone(&stop));
+        senders.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            let mut other_statuses = Vec::new();
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let body = order("FLASH-1", 1, &format!("c-{worker}-{n}")).to_string();
+                match client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        if status == 202 {
+                            let body: Value = response.json().await.expect("202 body");
+                            acknowledged.push(body["order_id"].as_str().unwrap().to_owned());
+                        } else {
+                            other_statuses.push(status);
+                        }
+                    }
+                    // After the listener closes, new connections are refused.
+                    Err(_) => break,
+                }
+            }
+            (acknowledged, other_statuses)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits within 30 s of SIGTERM")
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+
+    let mut acknowledged = HashSet::new();
+    for sender in senders {
+        let (ids, others) = sender.await.unwrap();
+        assert!(
+            others.iter().all(|s| *s == 503),
+            "unexpected statuses during drain: {others:?}"
+        );
+        acknowledged.extend(ids);
+    }
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        acknowledged.len() > 10,
+        "the burst got going ({} acknowledged)",
+        acknowledged.len()
+    );
+
+    let on_topic: HashSet<String> =
+        testkit::kafka::read_all(&topic, acknowledged.len(), Duration::from_secs(20))
+            .iter()
+            .map(|r| {
+                let event: Value =
+                    serde_json::from_slice(rdkafka::Message::payload(r).unwrap()).unwrap();
+                event["order_id"].as_str().unwrap().to_owned()
+            })
+            .collect();
+    let missing: Vec<_> = acknowledged.difference(&on_topic).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged orders missing: {missing:?}",
+        missing.len()
+    );
+}
