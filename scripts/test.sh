@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The test command. On a fresh machine it installs what the tests need, starts the real
+# infrastructure (Kafka, PostgreSQL), runs the format and lint checks, every test of the
+# workspace against those real services, and the offline Kubernetes checks; then it stops
+# whatever it started. Infrastructure that was already running is used and left running.
+#
+#   scripts/test.sh            # everything
+#   SURGE_TEST_SKIP_K8S=1 scripts/test.sh   # skip the manifest checks
+set -Eeuo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# --- toolchain and system packages (idempotent) -------------------------------------
+need_apt=()
+for pkg in build-essential pkg-config libssl-dev zlib1g-dev cmake curl python3-venv; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if ((${#need_apt[@]})); then
+  log "installing ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  echo "cargo is missing: install Rust (https://rustup.rs) and re-run" >&2
+  exit 1
+fi
+if command -v rustup >/dev/null; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+
+# --- real infrastructure -------------------------------------------------------------
+started=()
+for svc in kafka postgres; do
+  if ! scripts/infra.sh status "$svc" | grep -q ' running '; then
+    started+=("$svc")
+  fi
+done
+cleanup() {
+  local code=$?
+  if ((${#started[@]})); then
+    log "stopping ${started[*]} (started by this run)"
+    scripts/infra.sh down "${started[@]}" || true
+  fi
+  exit "$code"
+}
+trap cleanup EXIT
+log "infrastructure: kafka postgres"
+scripts/infra.sh up kafka postgres
+eval "$(scripts/infra.sh env)"
+export SURGE_TEST_KAFKA_BOOTSTRAP="$SURGE_KAFKA_BOOTSTRAP"
+export SURGE_TEST_DATABASE_ADMIN_URL="$SURGE_DATABASE_ADMIN_URL"
+
+# --- checks --------------------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "cargo test --workspace (real Kafka at $SURGE_KAFKA_BOOTSTRAP, PostgreSQL at 127.0.0.1:5432)"
+mkdir -p target
+set +e
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
+test_status=${PIPESTATUS[0]}
+set -e
+passed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i-1)} END {print s + 0}' target/test-output.log)
+failed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^failed;?$/) s += $(i-1)} END {print s + 0}' target/test-output.log)
+if ((test_status != 0)); then
+  echo "cargo test: $passed passed, $failed failed"
+  exit "$test_status"
+fi
+
+if [[ "${SURGE_TEST_SKIP_K8S:-}" != 1 ]]; then
+  log "Kubernetes manifests and compose file, validated offline"
+  bash scripts/k8s-check.sh
+fi
+
+log "all checks passed"
+echo "cargo test: $passed passed, $failed failed"
