@@ -258,8 +258,10 @@ def report(results: list[Result], ctx: Context, started: float) -> int:
     print("\nObjects checked per kind (summed over the renders):")
     print("  core (kubernetes-validate): " + ", ".join(f"{k} {v}" for k, v in sorted(ctx.kinds_core.items())))
     print("  custom (CRD schemas):       " + ", ".join(f"{k} {v}" for k, v in sorted(ctx.kinds_crd.items())))
-    print(f"  CRD kinds loaded: {len(ctx.crds.kinds())}; CEL rules (x-kubernetes-validations) "
-          f"in them not evaluated offline: {ctx.crds.stats.get('cel_rules', 0)}")
+    st = ctx.crds.stats
+    print(f"  CRD kinds loaded: {len(ctx.crds.kinds())}; CEL rules in them: {st.get('cel_rules', 0)}, "
+          f"evaluated {schemas.CEL_STATS['evaluated']} times; transition rules (oldSelf, "
+          f"update-only, not evaluated offline): {st.get('cel_transition_rules', 0)}")
 
     tests = [r for r in results if r.check == "self-test" and r.ok]
     if tests:
@@ -273,8 +275,8 @@ def report(results: list[Result], ctx: Context, started: float) -> int:
         for r in failures:
             for p in r.problems:
                 print(f"  FAIL [{r.check}] {r.target}: {p}")
-    print(f"\nk8s-check: {len(results) - len(failures)} passed, {len(failures)} failed "
-          f"({time.monotonic() - started:.1f} s in checks)")
+    print(f"\nChecks took {time.monotonic() - started:.1f} s.")
+    print(f"k8s-check: {len(results) - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 
 

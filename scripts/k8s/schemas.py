@@ -6,7 +6,7 @@ Kubernetes version in KUBERNETES_VERSIONS.
 
 Custom resources: the OpenAPI v3 schemas of the CRDs (from the upstream projects'
 Go modules, or generated from Strimzi's Maven artifacts), converted to JSON Schema
-with the same strictness: an object that neither declares
+with the same strictness (and the CRDs' CEL rules evaluated with PyPI `cel-python`): an object that neither declares
 `x-kubernetes-preserve-unknown-fields` nor `additionalProperties` rejects fields it
 does not declare, because the API server would silently prune them (or refuse them
 under `kubectl apply --validate=strict`). The top-level `metadata` is checked against
@@ -24,6 +24,8 @@ import os
 import re
 from typing import Any
 
+import celpy
+import celpy.celtypes
 import jsonschema
 import referencing
 import referencing.jsonschema
@@ -127,6 +129,12 @@ def _to_json_schema(node: Any, stats: dict[str, int], top: bool = False) -> Any:
             out[key] = [_to_json_schema(v, stats) for v in value]
         elif key == "x-kubernetes-validations":
             stats["cel_rules"] = stats.get("cel_rules", 0) + len(value)
+            # Transition rules compare with the stored object (oldSelf): nothing to
+            # compare against offline, as on create.
+            rules = [v for v in value if "oldSelf" not in v.get("rule", "")]
+            stats["cel_transition_rules"] = stats.get("cel_transition_rules", 0) + len(value) - len(rules)
+            if rules:
+                out["x-cel"] = rules
         elif key.startswith("x-kubernetes-") or key in ("nullable", "default", "example", "externalDocs"):
             continue
         else:
@@ -171,6 +179,34 @@ def _load_crds(path: str, cache_dir: str | None) -> list[dict[str, Any]]:
     return crds
 
 
+_CEL_ENV = celpy.Environment()
+CEL_STATS = {"evaluated": 0}
+
+
+@functools.lru_cache(maxsize=None)
+def _cel_program(rule: str):
+    return _CEL_ENV.program(_CEL_ENV.compile(rule))
+
+
+def _cel_keyword(validator, rules, instance, schema):
+    """`x-kubernetes-validations` (CEL) as a JSON Schema keyword: the API server runs
+    each rule with `self` bound to the value at that node, after schema validation."""
+    for rule in rules:
+        CEL_STATS["evaluated"] += 1
+        try:
+            result = _cel_program(rule["rule"]).evaluate({"self": celpy.json_to_cel(instance)})
+        except Exception as e:  # a rule that does not compile is an error, as on the server
+            yield jsonschema.ValidationError(f"CEL rule {rule['rule']!r} failed to run: {e}")
+            continue
+        if isinstance(result, celpy.CELEvalError) or not isinstance(result, (bool, celpy.celtypes.BoolType)):
+            yield jsonschema.ValidationError(f"CEL rule {rule['rule']!r} did not evaluate: {result}")
+        elif not result:
+            yield jsonschema.ValidationError(rule.get("message") or f"failed CEL rule {rule['rule']!r}")
+
+
+CrdValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"x-cel": _cel_keyword})
+
+
 class CrdStore:
     """Every CRD found under the given folders, indexed by (group, version, kind)."""
 
@@ -205,7 +241,7 @@ class CrdStore:
     @functools.lru_cache(maxsize=None)
     def validator(self, group: str, version: str, kind: str):
         schema = self.schemas.get((group, version, kind))
-        return None if schema is None else jsonschema.Draft202012Validator(schema)
+        return None if schema is None else CrdValidator(schema)
 
     def kinds(self) -> list[str]:
         return sorted({f"{k}.{g}" for (g, _, k) in self.schemas})
