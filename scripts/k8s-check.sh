@@ -18,6 +18,7 @@ PROMETHEUS_OPERATOR_VERSION=v0.85.0      # github.com/prometheus-operator/promet
 KEDA_VERSION=v2.21.0                     # github.com/kedacore/keda/v2
 VPA_VERSION=v1.8.1                       # k8s.io/autoscaler/vertical-pod-autoscaler
 COMPOSE_GO_VERSION=v2.16.2               # github.com/compose-spec/compose-go/v2 (compose-spec.json)
+# github.com/moby/buildkit (Dockerfile parser): pinned in scripts/k8s/dockerfile-lint/go.mod
 STRIMZI_VERSION=1.2.0                    # io.strimzi:api + io.strimzi:crd-generator (Maven Central)
 MAVEN_DEPENDENCY_PLUGIN=3.8.1
 # Python packages: scripts/k8s/requirements.txt
@@ -39,6 +40,15 @@ export GOFLAGS="-modcacherw -buildvcs=false" GO111MODULE=on
 if ! "$BIN/kustomize" version 2>/dev/null | grep -qx "$KUSTOMIZE_VERSION"; then
   log "building kustomize $KUSTOMIZE_VERSION (first run only)"
   (cd "$CACHE" && GOBIN="$BIN" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION")
+fi
+
+# ---- dockerfile-lint (BuildKit's Dockerfile parser and linter, scripts/k8s/dockerfile-lint)
+DFLINT_SRC="$ROOT/scripts/k8s/dockerfile-lint"
+DFLINT_SUM="$(cat "$DFLINT_SRC/go.mod" "$DFLINT_SRC/go.sum" "$DFLINT_SRC/main.go" | sha256sum | cut -d' ' -f1)"
+if [[ ! -x "$BIN/dockerfile-lint" || "$(cat "$BIN/.dockerfile-lint.sha256" 2>/dev/null)" != "$DFLINT_SUM" ]]; then
+  log "building dockerfile-lint (first run only)"
+  (cd "$DFLINT_SRC" && go build -o "$BIN/dockerfile-lint" .)
+  echo "$DFLINT_SUM" > "$BIN/.dockerfile-lint.sha256"
 fi
 
 # ---- Go modules that carry CRDs / schemas -------------------------------------
@@ -97,6 +107,7 @@ fi
 exec "$VENV/bin/python" "$ROOT/scripts/k8s/check.py" \
   --root "$ROOT" \
   --kustomize "$BIN/kustomize" \
+  --dockerfile-lint "$BIN/dockerfile-lint" \
   --work "$WORK" \
   --compose-schema "$COMPOSE_DIR/schema/compose-spec.json" \
   --crd "prometheus-operator $PROMETHEUS_OPERATOR_VERSION=$PROM_DIR/example/prometheus-operator-crd" \

@@ -51,6 +51,7 @@ class Context:
         self.crds = schemas.CrdStore(dict(c.split("=", 1) for c in args.crd),
                                      cache_dir=os.path.join(self.work, "crd-json"))
         self.compose_schema = args.compose_schema
+        self.dockerfile_lint = args.dockerfile_lint
         self.known_metrics = promql.load_known_metrics(os.path.join(HERE, "known-metrics.txt"))
         with open(os.path.join(HERE, "expected-external.yaml"), encoding="utf-8") as fh:
             self.external_spec = yaml.safe_load(fh) or {}
@@ -150,7 +151,7 @@ def file_checks(ctx: Context) -> list[Result]:
     docker = os.path.join(ctx.root, "docker")
     for f in sorted(os.listdir(docker)):
         if f.endswith(".Dockerfile"):
-            out.append(files.check_dockerfile(os.path.join(docker, f)))
+            out.append(files.check_dockerfile(os.path.join(docker, f), ctx.dockerfile_lint))
     compose = os.path.join(docker, "compose.yaml")
     if os.path.exists(compose):
         out.append(files.check_compose_schema(compose, ctx.compose_schema))
@@ -177,7 +178,7 @@ def self_test(ctx: Context) -> list[Result]:
     checks = dict(ctx.render_checks())
     file_fixture = {
         "hpa-contract": lambda d: files.check_hpa_contract(os.path.join(d, "hpa.yaml")),
-        "dockerfiles": lambda d: files.check_dockerfile(os.path.join(d, "service.Dockerfile")),
+        "dockerfiles": lambda d: files.check_dockerfile(os.path.join(d, "service.Dockerfile"), ctx.dockerfile_lint),
         "compose-schema": lambda d: files.check_compose_schema(os.path.join(d, "compose.yaml"), ctx.compose_schema),
         "compose-refs": lambda d: files.check_compose_refs(os.path.join(d, "compose.yaml")),
         "dashboards": lambda d: files.check_dashboards(os.path.join(d, "source"), os.path.join(d, "dashboards"),
@@ -287,6 +288,7 @@ def main() -> int:
     parser.add_argument("--work", required=True, help="scratch folder (generated test kustomizations)")
     parser.add_argument("--crd", action="append", default=[], help="LABEL=PATH of CRD YAML (file or folder)")
     parser.add_argument("--compose-schema", required=True)
+    parser.add_argument("--dockerfile-lint", required=True, help="the scripts/k8s/dockerfile-lint binary")
     args = parser.parse_args()
     started = time.monotonic()
     ctx = Context(args)

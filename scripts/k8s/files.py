@@ -7,6 +7,7 @@ import filecmp
 import json
 import os
 import re
+import subprocess
 from typing import Any
 
 import jsonschema
@@ -103,12 +104,18 @@ def _instructions(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def check_dockerfile(path: str) -> Result:
-    """Multi-stage with a dependency-caching layer, registry base images as build
-    arguments (distroless nonroot runtime, rust bookworm builder), a final stage that
-    runs as 65532 with an exec-form ENTRYPOINT and OCI labels, no HEALTHCHECK (the
-    orchestrator probes /healthz and /readyz), no :latest."""
-    r = Result("dockerfiles", os.path.relpath(path))
+def check_dockerfile(path: str, lint: str) -> Result:
+    """Parses and lints with BuildKit's front end (`lint`, scripts/k8s/dockerfile-lint),
+    then the project's rules: multi-stage with a dependency-caching layer, registry base
+    images as build arguments (distroless nonroot runtime, rust bookworm builder), a
+    final stage that runs as 65532 with an exec-form ENTRYPOINT and OCI labels, no
+    HEALTHCHECK (the orchestrator probes /healthz and /readyz), no :latest."""
+    r = Result("dockerfiles", os.path.relpath(path), note="BuildKit parser + project rules")
+    proc = subprocess.run([lint, path], capture_output=True, text=True)
+    for line in (proc.stdout + proc.stderr).splitlines():
+        r.fail("BuildKit: " + line.replace(path + ": ", "", 1))
+    if proc.returncode != 0 and not r.problems:
+        r.fail(f"dockerfile-lint exited {proc.returncode}")
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
     ins = _instructions(text)
