@@ -161,7 +161,9 @@ def file_checks(ctx: Context) -> list[Result]:
         r.fail("docker/compose.yaml is missing")
         out.append(r)
     comp = os.path.join(ctx.root, "k8s/components/grafana-dashboards")
-    out.append(files.check_dashboards(os.path.join(ctx.root, "observability/grafana"),
+    out.append(files.check_prometheusrule_sync(os.path.join(ctx.root, "observability/prometheus/rules"),
+                                               os.path.join(ctx.root, "k8s/components/monitoring/prometheusrule.yaml")))
+    out.append(files.check_dashboards(os.path.join(ctx.root, "observability/grafana/dashboards"),
                                       os.path.join(comp, "dashboards"),
                                       os.path.join(comp, "kustomization.yaml")))
     return out
@@ -181,6 +183,8 @@ def self_test(ctx: Context) -> list[Result]:
         "dockerfiles": lambda d: files.check_dockerfile(os.path.join(d, "service.Dockerfile"), ctx.dockerfile_lint),
         "compose-schema": lambda d: files.check_compose_schema(os.path.join(d, "compose.yaml"), ctx.compose_schema),
         "compose-refs": lambda d: files.check_compose_refs(os.path.join(d, "compose.yaml")),
+        "prometheusrule-sync": lambda d: files.check_prometheusrule_sync(
+            os.path.join(d, "observability/prometheus/rules"), os.path.join(d, "prometheusrule.yaml")),
         "dashboards": lambda d: files.check_dashboards(os.path.join(d, "source"), os.path.join(d, "dashboards"),
                                                        os.path.join(d, "kustomization.yaml")),
     }

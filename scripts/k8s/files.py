@@ -262,7 +262,28 @@ def check_dashboards(source_dir: str, copy_dir: str, kustomization: str) -> Resu
         for f in sorted(x for x in os.listdir(source_dir) if x.endswith(".json")):
             copy = os.path.join(copy_dir, f)
             if not os.path.exists(copy):
-                r.fail(f"{f}: in {os.path.relpath(source_dir)} but not copied; run scripts/k8s/sync-dashboards.sh")
+                r.fail(f"{f}: in {os.path.relpath(source_dir)} but not copied; run scripts/k8s/sync-observability.sh")
             elif not filecmp.cmp(os.path.join(source_dir, f), copy, shallow=False):
-                r.fail(f"{f}: differs from {os.path.relpath(source_dir)}/{f}; run scripts/k8s/sync-dashboards.sh")
+                r.fail(f"{f}: differs from {os.path.relpath(source_dir)}/{f}; run scripts/k8s/sync-observability.sh")
+    return r
+
+
+def check_prometheusrule_sync(rules_dir: str, generated: str) -> Result:
+    """k8s/components/monitoring/prometheusrule.yaml is generated from the promtool-tested
+    rule files in observability/prometheus/rules and must match them exactly."""
+    import sync_observability  # noqa: PLC0415 (only this check needs it)
+
+    r = Result("prometheusrule-sync", os.path.relpath(generated))
+    files = sorted(os.path.join(rules_dir, f) for f in os.listdir(rules_dir)
+                   if f.endswith((".yml", ".yaml"))) if os.path.isdir(rules_dir) else []
+    r.examined = len(files)
+    if not files:
+        r.note = f"no rule files in {os.path.relpath(rules_dir)}; nothing to compare"
+        return r
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(rules_dir))))
+    expected = sync_observability.render_prometheusrules(files, root)
+    with open(generated, encoding="utf-8") as fh:
+        actual = fh.read()
+    if actual != expected:
+        r.fail(f"stale: does not match {os.path.relpath(rules_dir)}; run scripts/k8s/sync-observability.sh")
     return r
