@@ -38,10 +38,12 @@ anchor=$(scripts/infra.sh kafka-tool org.apache.kafka.tools.ProducerPerformance 
 echo "$anchor"
 anchor_rate=$(sed -E 's/.* ([0-9.]+) records\/sec.*/\1/' <<<"$anchor")
 
+start_ns=$(date +%s%N)
 SURGE__HTTP__PORT=18080 SURGE__HTTP__HOST=127.0.0.1 SURGE__KAFKA__TOPIC="$topic" \
   SURGE__LOG__LEVEL=warn "$ROOT/target/release/producer-svc" >"$RUN/producer-svc.log" 2>&1 &
 producer_pid=$!
-for _ in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:18080/readyz && break; sleep 0.1; done
+for _ in $(seq 1000); do curl -fs -o /dev/null http://127.0.0.1:18080/readyz && break; sleep 0.005; done
+ready_ms=$((($(date +%s%N) - start_ns) / 1000000))
 rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$producer_pid/status")
 
 echo "== one POST at a time (100 sequential requests, keep-alive)"
@@ -70,4 +72,5 @@ echo "== summary"
 echo "anchor (ProducerPerformance): ${anchor_rate} records/s"
 echo "surge POST /v1/orders:        ${rate} requests/s"
 python3 -c "import sys; a=float(sys.argv[1]); r=float(sys.argv[2]); print(f'ratio surge/anchor: {r/a:.3f}')" "$anchor_rate" "$rate"
+echo "producer-svc start to ready: ${ready_ms} ms (process start until /readyz answered 200, broker already up)"
 echo "producer-svc RSS idle: $((rss_idle / 1024)) MiB, peak: $((rss_peak / 1024)) MiB"
