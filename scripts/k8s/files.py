@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from common import Result
+from common import Result, quantity
 
 
 # ------------------------------------------------------------------ HPA contract
@@ -51,8 +51,8 @@ def check_hpa_contract(path: str) -> Result:
         target = (external[0].get("external") or {}).get("target") or {}
         if target.get("type") != "AverageValue" or "averageValue" not in target:
             r.fail("the External metric's target must be type AverageValue with averageValue")
-        elif not re.match(r"^\d+(\.\d+)?[kMG]?$", str(target["averageValue"])):
-            r.fail(f"averageValue {target['averageValue']!r} is not a plain quantity")
+        elif (quantity(target["averageValue"]) or 0) <= 0:
+            r.fail(f"averageValue {target['averageValue']!r} is not a positive quantity")
     behavior = spec.get("behavior") or {}
     for direction in ("scaleUp", "scaleDown"):
         rules = behavior.get(direction)
