@@ -255,13 +255,13 @@ def report(results: list[Result], ctx: Context, started: float) -> int:
     for r in results:
         by_check.setdefault(r.check, []).append(r)
     print()
-    print(f"{'check':<18} {'runs':>4} {'failed':>6} {'objects':>8}  scope")
+    print(f"{'check':<20} {'runs':>4} {'failed':>6} {'objects':>8}  scope")
     for check, rs in by_check.items():
         failed = sum(not r.ok for r in rs)
         examined = sum(r.examined for r in rs)
         note = next((r.note for r in rs if r.note and check != "self-test"), "")
         scope = ", ".join(sorted({r.target for r in rs})) if len(rs) <= 3 else f"{len(rs)} targets"
-        print(f"{check:<18} {len(rs):>4} {failed:>6} {examined:>8}  {scope}{'  (' + note + ')' if note else ''}")
+        print(f"{check:<20} {len(rs):>4} {failed:>6} {examined:>8}  {scope}{'  (' + note + ')' if note else ''}")
 
     print("\nObjects checked per kind (summed over the renders):")
     print("  core (kubernetes-validate): " + ", ".join(f"{k} {v}" for k, v in sorted(ctx.kinds_core.items())))
