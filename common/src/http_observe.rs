@@ -27,9 +27,15 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
     let method = method_label(req.method());
+    // The route template is known before routing (it is matched against the app's
+    // resource map), so the span gets its final name at creation: tracing-opentelemetry
+    // starts the OpenTelemetry span when it is first entered and ignores later names.
+    let route_at_start = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let span = tracing::info_span!(
         "http.server",
-        otel.name = Empty,
+        otel.name = format!("{method} {route_at_start}"),
         otel.kind = "server",
         otel.status_code = Empty,
         http.request.method = method,
@@ -66,7 +72,6 @@ pub async fn observe(
             "unmatched".to_owned(),
         ),
     };
-    span.record("otel.name", format!("{method} {route}"));
     span.record("http.route", route.as_str());
     span.record("http.response.status_code", status);
     if status >= 500 {
