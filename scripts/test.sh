@@ -73,6 +73,9 @@ if ((test_status != 0)); then
   exit "$test_status"
 fi
 
+log "Prometheus rules (promtool check + unit tests) and Grafana dashboard structure"
+bash scripts/observability-check.sh
+
 if [[ "${SURGE_TEST_SKIP_K8S:-}" != 1 ]]; then
   log "Kubernetes manifests and compose file, validated offline"
   bash scripts/k8s-check.sh
