@@ -73,6 +73,9 @@ if ((test_status != 0)); then
   exit "$test_status"
 fi
 
+log "container images (FROM scratch + the binaries cargo test built), run read-only as non-root"
+bash scripts/container-check.sh --bin-dir target/debug
+
 log "Prometheus rules (promtool check + unit tests) and Grafana dashboard structure"
 bash scripts/observability-check.sh
 
