@@ -1,0 +1,117 @@
+//! The audit's database side against the real PostgreSQL (`scripts/infra.sh up`):
+//! a fresh database with the two tables, rows inserted, the audit run on what it reads.
+
+use loadgen::audit::{audit, Sale};
+use loadgen::results::{Accepted, RunResults};
+use uuid::Uuid;
+
+fn admin_url() -> String {
+    std::env::var("SURGE_TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://surge:surge@127.0.0.1:5432/postgres".to_owned())
+}
+
+async fn fresh_database() -> String {
+    let name = testkit::unique_name("audit")
+        .replace('-', "_")
+        .to_lowercase();
+    let admin = loadgen::db::connect(&admin_url())
+        .await
+        .expect("PostgreSQL answers; start it with `scripts/infra.sh up`");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    let url = admin_url()
+        .rsplit_once('/')
+        .map(|(base, _)| format!("{base}/{name}"))
+        .unwrap();
+    let client = loadgen::db::connect(&url).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE inventory (sku text PRIMARY KEY, remaining bigint NOT NULL CHECK (remaining >= 0));
+             CREATE TABLE orders (
+                order_id uuid PRIMARY KEY, customer_id text NOT NULL, sku text NOT NULL,
+                quantity integer NOT NULL, status text NOT NULL, reason text,
+                kafka_partition integer NOT NULL, kafka_offset bigint NOT NULL,
+                accepted_at timestamptz NOT NULL, processed_at timestamptz NOT NULL DEFAULT now());",
+        )
+        .await
+        .unwrap();
+    url
+}
+
+#[tokio::test]
+async fn audit_passes_on_a_sound_sale_and_fails_on_an_oversold_one() {
+    let url = fresh_database().await;
+    let client = loadgen::db::connect(&url).await.unwrap();
+    let prefix = "c-dbtest-";
+    let mut results = RunResults {
+        customer_prefix: prefix.into(),
+        ..RunResults::default()
+    };
+    // 4 accepted orders for FLASH-1 with stock 2, plus another run's row that must be ignored.
+    for i in 0..4u32 {
+        let id = Uuid::now_v7();
+        let customer = format!("{prefix}{i}");
+        results.accepted.push(Accepted {
+            order_id: id,
+            customer_id: customer.clone(),
+            sku: "FLASH-1".into(),
+            quantity: 1,
+            idempotency_key: None,
+            partition: Some(0),
+            offset: Some(i64::from(i)),
+        });
+        let (status, reason) = if i < 2 {
+            ("confirmed", None)
+        } else {
+            ("rejected", Some("sold_out"))
+        };
+        client
+            .execute(
+                "INSERT INTO orders (order_id, customer_id, sku, quantity, status, reason, kafka_partition, kafka_offset, accepted_at)
+                 VALUES ($1, $2, 'FLASH-1', 1, $3, $4, 0, $5, now())",
+                &[&id, &customer, &status, &reason, &i64::from(i)],
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .execute(
+            "INSERT INTO orders (order_id, customer_id, sku, quantity, status, reason, kafka_partition, kafka_offset, accepted_at)
+             VALUES ($1, 'c-other-1', 'FLASH-1', 1, 'rejected', 'sold_out', 0, 99, now())",
+            &[&Uuid::now_v7()],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO inventory (sku, remaining) VALUES ('FLASH-1', 0)",
+            &[],
+        )
+        .await
+        .unwrap();
+
+    let rows = loadgen::db::run_rows(&client, prefix).await.unwrap();
+    assert_eq!(rows.len(), 4);
+    let sale = Sale {
+        sku: "FLASH-1".into(),
+        stock: 2,
+        remaining: loadgen::db::remaining(&client, "FLASH-1").await.unwrap(),
+    };
+    let report = audit(&results, &rows, &sale);
+    assert!(report.passed(), "{}", report.table());
+
+    // Oversold: a third confirmation.
+    client
+        .execute(
+            "UPDATE orders SET status = 'confirmed', reason = NULL WHERE customer_id = $1",
+            &[&format!("{prefix}2")],
+        )
+        .await
+        .unwrap();
+    let rows = loadgen::db::run_rows(&client, prefix).await.unwrap();
+    let report = audit(&results, &rows, &sale);
+    assert!(!report.passed());
+    assert!(report.table().contains("FAIL"));
+}
