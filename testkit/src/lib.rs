@@ -6,8 +6,10 @@
 //!
 //! - [`kafka`]: addresses, unique topics, reading records back, end offsets.
 //! - [`proxy`]: a TCP proxy that can cut a client off from a real server, for fault tests.
+//! - [`postgres`]: a fresh, randomly named PostgreSQL database per test.
 
 pub mod kafka;
+pub mod postgres;
 pub mod proxy;
 
 /// A name no other test (or earlier run) uses.

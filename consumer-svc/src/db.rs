@@ -1,0 +1,52 @@
+//! The connection pool and the embedded migrations.
+//!
+//! Migrations live in `consumer-svc/migrations/` and are compiled into the binary, so an
+//! image carries the schema it expects. `Migrator::run` takes a PostgreSQL advisory lock
+//! (`pg_advisory_lock`, keyed on the database name) for the whole run, so replicas that
+//! start together, or a `consumer-svc migrate` Job next to them, apply each migration
+//! exactly once: the others wait, then find nothing left to do.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::settings::DatabaseSettings;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// A pool that connects on first use: the service starts (and reports not ready) even
+/// while the database is still coming up.
+pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(&settings.url)
+        .context("database.url is not a valid PostgreSQL URL")?
+        .application_name("consumer-svc")
+        .options([(
+            "statement_timeout",
+            settings.statement_timeout_ms.to_string(),
+        )]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections.max(2))
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms.max(100)))
+        // A connection that sat idle through a database restart is replaced instead of
+        // failing the next batch.
+        .test_before_acquire(true)
+        .idle_timeout(Duration::from_secs(60))
+        .connect_lazy_with(options))
+}
+
+/// Applies every migration not yet applied.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("applying the database migrations")?;
+    tracing::info!(
+        migrations = MIGRATOR.iter().count(),
+        "database schema is up to date"
+    );
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! `GET /v1/orders/{id}`.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{order, Sale};
+
+#[tokio::test]
+async fn bad_look_ups_get_problem_json_400_and_404() {
+    let sale = Sale::new(1).await;
+    let consumer = sale.spawn_consumer().await;
+
+    let response = consumer.get("/v1/orders/not-a-uuid").await;
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "urn:surge:problem:invalid-order-id");
+    assert_eq!(body["status"], 400);
+
+    let unknown = uuid::Uuid::now_v7();
+    let response = consumer.get(&format!("/v1/orders/{unknown}")).await;
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "urn:surge:problem:not-found");
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains(&unknown.to_string()));
+
+    let response = consumer
+        .client
+        .delete(format!("{}/v1/orders/{unknown}", consumer.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.headers()["allow"], "GET");
+
+    let response = consumer.get("/v2/nothing").await;
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    consumer.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_processed_order_is_served_with_its_status_reason_and_origin() {
+    let sale = Sale::new(1).await;
+    sale.seed("FLASH-1", 1).await;
+    let consumer = sale.spawn_consumer().await;
+    let first = order("FLASH-1", 1);
+    let second = order("FLASH-1", 1);
+    let positions = sale.publish(&[first.clone(), second.clone()]).await;
+    assert_eq!(sale.wait_for_orders(2, Duration::from_secs(30)).await, 2);
+
+    let body: Value = consumer
+        .get(&format!("/v1/orders/{}", first.order_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["order_id"], first.order_id.to_string());
+    assert_eq!(body["status"], "confirmed");
+    assert_eq!(body["reason"], Value::Null);
+    assert_eq!(body["sku"], "FLASH-1");
+    assert_eq!(body["quantity"], 1);
+    assert_eq!(body["customer_id"], first.customer_id);
+    assert_eq!(body["partition"], positions[0].0);
+    assert_eq!(body["offset"], positions[0].1);
+    assert!(body["accepted_at"].is_string() && body["processed_at"].is_string());
+
+    let response = consumer
+        .get(&format!("/v1/orders/{}", second.order_id))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "rejected");
+    assert_eq!(body["reason"], "sold_out");
+    consumer.stop().await.expect("clean stop");
+}

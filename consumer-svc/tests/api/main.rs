@@ -1,0 +1,17 @@
+//! consumer-svc from the outside, against the real broker and the real PostgreSQL that
+//! `scripts/infra.sh up` starts. Every test has its own topic, consumer group and
+//! database, so they run in parallel. Tests that need a process to die (SIGKILL, SIGTERM)
+//! run the real binary; the others run the application in-process.
+
+mod helpers;
+
+mod crash;
+mod dead_letters;
+mod lookups;
+mod migrations;
+mod outage;
+mod redelivery;
+mod scaling;
+mod stock;
+mod throughput;
+mod tracing_context;

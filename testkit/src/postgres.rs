@@ -1,0 +1,208 @@
+//! The real PostgreSQL server the tests use: a fresh, randomly named database per test.
+//!
+//! The server is reached through an admin URL (`SURGE_TEST_DATABASE_ADMIN_URL`, default
+//! `postgres://surge:surge@127.0.0.1:5432/postgres`) whose role may create databases.
+//! Each [`TestDatabase`] is dropped (connections terminated) when the value is dropped,
+//! unless `SURGE_TEST_KEEP_DATABASES=1` keeps it for a post-mortem.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+/// Admin URL of the test server.
+pub fn admin_url() -> String {
+    std::env::var("SURGE_TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://surge:surge@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database that exists for one test.
+pub struct TestDatabase {
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    /// Creates an empty database with a unique name. Fails the test, saying how to start
+    /// PostgreSQL, when the server does not answer.
+    pub async fn create() -> Self {
+        let admin = admin_url();
+        let mut conn = admin_connection(&admin).await;
+        let name = crate::unique_name("surge_test").replace('-', "_");
+        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+        let _ = conn.close().await;
+        let url = with_database(&admin, &name);
+        Self { name, url }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// URL of this database, for `SURGE__DATABASE__URL`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The same URL with host and port replaced, e.g. to go through a
+    /// [`crate::proxy::TcpProxy`].
+    pub fn url_via(&self, host_port: &str) -> String {
+        with_host_port(&self.url, host_port)
+    }
+
+    /// `host:port` of the server, e.g. as a proxy's upstream.
+    pub fn server_address(&self) -> String {
+        let options = PgConnectOptions::from_str(&self.url).expect("valid database URL");
+        let host = match options.get_host() {
+            "localhost" => "127.0.0.1",
+            other => other,
+        };
+        format!("{host}:{}", options.get_port())
+    }
+
+    /// A small pool for the test's own queries.
+    pub async fn pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to test database {}: {e}", self.name))
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if std::env::var("SURGE_TEST_KEEP_DATABASES").as_deref() == Ok("1") {
+            eprintln!("keeping test database {}", self.name);
+            return;
+        }
+        let name = self.name.clone();
+        // Drop may run inside a runtime; a thread with its own runtime avoids blocking it
+        // from within. Best effort: a leftover database only costs disk.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async move {
+                let options = PgConnectOptions::from_str(&admin_url()).ok()?;
+                let mut conn = options.connect().await.ok()?;
+                sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+                    .execute(&mut conn)
+                    .await
+                    .ok()?;
+                let _ = conn.close().await;
+                Some(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}
+
+async fn admin_connection(admin: &str) -> PgConnection {
+    let options = PgConnectOptions::from_str(admin)
+        .unwrap_or_else(|e| panic!("SURGE_TEST_DATABASE_ADMIN_URL is not a valid URL: {e}"));
+    match tokio::time::timeout(Duration::from_secs(10), options.connect()).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(error)) => panic!(
+            "PostgreSQL does not answer at {} ({error}). Start the local infrastructure with \
+             `scripts/infra.sh up` (or set SURGE_TEST_DATABASE_ADMIN_URL).",
+            redact(admin)
+        ),
+        Err(_) => panic!(
+            "PostgreSQL at {} did not answer within 10 s. Start the local infrastructure with \
+             `scripts/infra.sh up` (or set SURGE_TEST_DATABASE_ADMIN_URL).",
+            redact(admin)
+        ),
+    }
+}
+
+/// `url` with its database (path) replaced by `database`, query string kept.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = split_query(url);
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    format!("{base}/{database}{query}")
+}
+
+/// `url` with `host:port` replaced, credentials, database and query string kept.
+pub fn with_host_port(url: &str, host_port: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let credentials = match authority.rfind('@') {
+        Some(at) => &authority[..=at],
+        None => "",
+    };
+    format!(
+        "{}{credentials}{host_port}{}",
+        &url[..scheme_end],
+        &rest[authority_end..]
+    )
+}
+
+fn split_query(url: &str) -> (&str, &str) {
+    match url.find('?') {
+        Some(q) => (&url[..q], &url[q..]),
+        None => (url, ""),
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[scheme_end..];
+    match (rest.find(':'), rest.find('@')) {
+        (Some(colon), Some(at)) if colon < at => {
+            format!(
+                "{}{}:***{}",
+                &url[..scheme_end],
+                &rest[..colon],
+                &rest[at..]
+            )
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_a_new_database_or_address_and_keep_the_rest() {
+        let admin = "postgres://surge:surge@127.0.0.1:5432/postgres?sslmode=disable";
+        assert_eq!(
+            with_database(admin, "t1"),
+            "postgres://surge:surge@127.0.0.1:5432/t1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:1", "t2"),
+            "postgres://u@h:1/t2"
+        );
+        assert_eq!(
+            with_host_port(admin, "127.0.0.1:40000"),
+            "postgres://surge:surge@127.0.0.1:40000/postgres?sslmode=disable"
+        );
+        assert_eq!(
+            with_host_port("postgres://h:1/db", "x:2"),
+            "postgres://x:2/db"
+        );
+        assert_eq!(
+            redact("postgres://surge:secret@h:1/db"),
+            "postgres://surge:***@h:1/db"
+        );
+    }
+}
