@@ -45,8 +45,11 @@ async fn with_the_broker_unreachable_orders_get_503_within_the_delivery_timeout_
     let waited = started.elapsed();
     assert!(response.headers().contains_key("retry-after"));
     assert_problem(response, 503).await;
+    // librdkafka scans for expired messages once a second, and a loaded 2-core machine
+    // adds scheduling delay: the bound proves "answered after the timeout, never a hang"
+    // without timing the scan itself.
     assert!(
-        waited < Duration::from_millis(DELIVERY_TIMEOUT_MS + 2000),
+        waited < Duration::from_millis(DELIVERY_TIMEOUT_MS + 5000),
         "answer took {waited:?}, delivery timeout is {DELIVERY_TIMEOUT_MS} ms"
     );
 
