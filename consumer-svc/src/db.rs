@@ -10,8 +10,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use log::LevelFilter;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::ConnectOptions;
 use sqlx::PgPool;
 
 use crate::settings::DatabaseSettings;
@@ -27,7 +29,14 @@ pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         .options([(
             "statement_timeout",
             settings.statement_timeout_ms.to_string(),
-        )]);
+        )])
+        // Every statement already has its own span. sqlx's per-statement log check
+        // (`log_enabled!` at DEBUG, through tracing-log) would also leave stale per-layer
+        // filter state on the thread whenever DEBUG is enabled anywhere, and the next
+        // span created there (a record's `process` span) would then be dropped by every
+        // layer (tokio-rs/tracing#2519). Slow statements are still logged, at WARN.
+        .log_statements(LevelFilter::Off)
+        .log_slow_statements(LevelFilter::Warn, Duration::from_secs(1));
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections.max(2))
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms.max(100)))

@@ -123,7 +123,7 @@ impl Worker {
         }
         .spawn(lag_stopped);
         self.health.set_worker_running(true);
-        tracing::info!(topic = %self.topic, group = %self.group, "joined the group, waiting for partitions");
+        tracing::info!(topic = %self.topic, group = %self.group, "subscribed, waiting for partitions");
         let mut stop = stop;
         let result = self.consume(&mut stop).await;
         self.health.set_worker_running(false);
