@@ -4,6 +4,41 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use actix_web::HttpResponse;
+use serde::Serialize;
+
+/// Body of `/healthz` and `/readyz`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HealthStatus {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `/healthz`: the process is alive and serving HTTP.
+pub fn alive_response() -> HttpResponse {
+    HttpResponse::Ok().json(HealthStatus {
+        status: "ok",
+        reason: None,
+    })
+}
+
+/// `/readyz`: 200 while `readiness` is up, 503 with the reason otherwise.
+pub fn readiness_response(readiness: &Readiness) -> HttpResponse {
+    if readiness.is_ready() {
+        HttpResponse::Ok().json(HealthStatus {
+            status: "ready",
+            reason: None,
+        })
+    } else {
+        HttpResponse::ServiceUnavailable().json(HealthStatus {
+            status: "not_ready",
+            reason: Some(readiness.reason()),
+        })
+    }
+}
+
 /// A cheap, cloneable readiness flag with the reason it is down.
 #[derive(Clone, Default)]
 pub struct Readiness {

@@ -12,7 +12,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use common::http_observe::observe;
-use common::problem::{method_not_allowed, unknown_route};
+use common::problem::unknown_route;
+use common::routing::get_only;
 
 use crate::dlq::DeadLetters;
 use crate::group::GroupState;
@@ -153,15 +154,4 @@ fn http_server(
         server = server.workers(settings.http.workers);
     }
     Ok(server.run())
-}
-
-fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    web::resource(path)
-        .route(web::get().to(handler))
-        .default_service(web::to(method_not_allowed("GET")))
 }

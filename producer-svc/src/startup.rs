@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use common::health::Readiness;
 use common::http_observe::observe;
 use common::problem::{method_not_allowed, unknown_route};
+use common::routing::get_only;
 
 use crate::broker_probe;
 use crate::in_flight::InFlight;
@@ -124,15 +125,4 @@ impl Application {
         }
         Ok(())
     }
-}
-
-fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    web::resource(path)
-        .route(web::get().to(handler))
-        .default_service(web::to(method_not_allowed("GET")))
 }

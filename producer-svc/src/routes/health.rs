@@ -1,25 +1,13 @@
 //! Liveness and readiness for Kubernetes probes.
 
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
 
-use common::health::Readiness;
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct HealthStatus {
-    #[schema(example = "ok")]
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
+use common::health::{HealthStatus, Readiness};
 
 /// The process is alive and serving HTTP.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = HealthStatus)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(HealthStatus {
-        status: "ok",
-        reason: None,
-    })
+    common::health::alive_response()
 }
 
 /// Ready while broker metadata for the orders topic can be fetched.
@@ -28,15 +16,5 @@ pub async fn healthz() -> HttpResponse {
     (status = 503, body = HealthStatus, description = "broker unreachable or shutting down"),
 ))]
 pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
-    if readiness.is_ready() {
-        HttpResponse::Ok().json(HealthStatus {
-            status: "ready",
-            reason: None,
-        })
-    } else {
-        HttpResponse::ServiceUnavailable().json(HealthStatus {
-            status: "not_ready",
-            reason: Some(readiness.reason()),
-        })
-    }
+    common::health::readiness_response(&readiness)
 }

@@ -21,7 +21,7 @@ use utoipa::OpenApi;
         common::order::FieldError,
         common::problem::Problem,
         super::orders::OrderAccepted,
-        super::health::HealthStatus,
+        common::health::HealthStatus,
     ))
 )]
 pub struct ApiDoc;
