@@ -26,6 +26,10 @@ pub struct OrderRow {
     pub quantity: i64,
     pub status: String,
     pub reason: Option<String>,
+    /// `accepted_at` (the producer's 202), Unix time in microseconds.
+    pub accepted_at_us: i64,
+    /// `processed_at` (the consumer's commit), Unix time in microseconds.
+    pub processed_at_us: i64,
 }
 
 /// The audited sale: one SKU with `stock` units at the start of the run.
@@ -267,6 +271,8 @@ mod tests {
             quantity: 1,
             status: status.into(),
             reason: (status == "rejected").then(|| "sold_out".to_owned()),
+            accepted_at_us: 0,
+            processed_at_us: 0,
         }
     }
 

@@ -21,7 +21,9 @@ pub async fn connect(url: &str) -> anyhow::Result<Client> {
 pub async fn run_rows(client: &Client, prefix: &str) -> anyhow::Result<Vec<OrderRow>> {
     let rows = client
         .query(
-            "SELECT order_id, customer_id, sku, quantity::bigint, status, reason \
+            "SELECT order_id, customer_id, sku, quantity::bigint, status, reason, \
+                    (extract(epoch FROM accepted_at) * 1000000)::bigint, \
+                    (extract(epoch FROM processed_at) * 1000000)::bigint \
              FROM orders WHERE left(customer_id, length($1)) = $1",
             &[&prefix],
         )
@@ -35,6 +37,8 @@ pub async fn run_rows(client: &Client, prefix: &str) -> anyhow::Result<Vec<Order
             quantity: r.get(3),
             status: r.get(4),
             reason: r.get(5),
+            accepted_at_us: r.get(6),
+            processed_at_us: r.get(7),
         })
         .collect())
 }

@@ -7,10 +7,19 @@
 //!   phase measured from each request's scheduled start, progress lines.
 //! - [`results`]: the JSON results file (every accepted order id, retried keys,
 //!   per-phase and per-second numbers).
-//! - [`audit`]: the checks, as a pure function of results and rows; [`db`] reads rows.
+//! - [`audit`]: the checks, as a pure function of results and rows; [`db`] reads rows;
+//!   [`audit_file`]: the audit as JSON, with orders processed per second and end-to-end
+//!   latency from the same rows.
+//! - [`report`]: Markdown and SVG plots from one or more runs' folders.
+//! - [`live_metrics`]: the run's numbers on a Prometheus `/metrics` while it lasts.
+//! - [`cli`]: the command line (`main.rs` only parses and calls it).
 
 pub mod audit;
+pub mod audit_file;
+pub mod cli;
 pub mod db;
+pub mod live_metrics;
 pub mod profile;
+pub mod report;
 pub mod results;
 pub mod runner;

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
+use crate::live_metrics;
 use crate::profile::{self, Invalid, Mix, Phase, Planned, Planner};
 use crate::results::{Accepted, PhaseStats, RunResults, Second, Uncertain};
 
@@ -93,6 +94,7 @@ impl SecondAcc {
 }
 
 struct Shared {
+    phase_names: Vec<String>,
     phases: Vec<PhaseAcc>,
     seconds: Vec<SecondAcc>,
     accepted: Vec<Accepted>,
@@ -124,6 +126,11 @@ impl Shared {
         let status_key = o
             .status
             .map_or_else(|| "dropped".to_owned(), |s| s.to_string());
+        live_metrics::record_request(
+            &self.phase_names[o.phase],
+            &status_key,
+            o.status.map(|_| o.latency),
+        );
         let phase = &mut self.phases[o.phase];
         *phase.statuses.entry(status_key).or_default() += 1;
         let sec = &mut self.seconds[second];
@@ -266,6 +273,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
     let plan = profile::schedule(&config.phases);
     let mut planner = Planner::new(config.mix.clone(), &config.run_tag, config.seed);
     let shared = Arc::new(Mutex::new(Shared {
+        phase_names: config.phases.iter().map(|p| p.name.clone()).collect(),
         phases: config
             .phases
             .iter()
@@ -302,8 +310,13 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
     ));
 
     let mut tasks = tokio::task::JoinSet::new();
+    let mut current_phase = None;
     for (at, phase) in plan {
         tokio::time::sleep_until((start + at).into()).await;
+        if current_phase != Some(phase) {
+            current_phase = Some(phase);
+            live_metrics::set_target_rate(config.phases[phase].rate);
+        }
         let planned = planner.next(config.phases[phase].name == "spike");
         {
             let mut s = shared.lock().expect("stats lock");
@@ -323,6 +336,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
                 continue;
             }
             s.pending += 1;
+            live_metrics::set_in_flight(s.pending);
         }
         let (client, url, slots, shared) =
             (client.clone(), url.clone(), slots.clone(), shared.clone());
@@ -333,6 +347,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
             let finished = start.elapsed();
             let mut s = shared.lock().expect("stats lock");
             s.pending -= 1;
+            live_metrics::set_in_flight(s.pending);
             s.record(Outcome {
                 phase,
                 planned,
@@ -345,6 +360,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
         // Reap finished tasks as we go, so the set stays small.
         while tasks.try_join_next().is_some() {}
     }
+    live_metrics::set_target_rate(0.0);
     while tasks.join_next().await.is_some() {}
     // One more progress tick covers the last partial second.
     tokio::time::sleep(Duration::from_millis(50)).await;

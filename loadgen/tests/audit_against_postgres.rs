@@ -2,6 +2,7 @@
 //! a fresh database with the two tables, rows inserted, the audit run on what it reads.
 
 use loadgen::audit::{audit, Sale};
+use loadgen::audit_file::AuditFile;
 use loadgen::results::{Accepted, RunResults};
 use uuid::Uuid;
 
@@ -101,6 +102,20 @@ async fn audit_passes_on_a_sound_sale_and_fails_on_an_oversold_one() {
     };
     let report = audit(&results, &rows, &sale);
     assert!(report.passed(), "{}", report.table());
+    // Timing read from the same rows: accepted_at and processed_at are both now()
+    // here, so every order was processed in the run's first second, end to end in ~0 ms.
+    results.started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        - 500;
+    let file = AuditFile::new(&report, &rows, &sale, results.started_unix_ms);
+    assert_eq!(file.processed_per_second.iter().sum::<u64>(), 4);
+    assert!(file.processed_per_second.len() <= 2, "{file:?}");
+    let e2e = file.end_to_end.expect("rows have timestamps");
+    assert_eq!(e2e.count, 4);
+    assert!(e2e.max_ms >= 0.0 && e2e.max_ms < 1000.0, "{e2e:?}");
+    assert_eq!((file.sale.confirmed, file.sale.rejected), (2, 2));
 
     // Oversold: a third confirmation.
     client
