@@ -13,15 +13,16 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId, TracerProvider as _};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
-use tracing::{Event, Subscriber};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing::level_filters::LevelFilter;
+use tracing::subscriber::Interest;
+use tracing::{span, Event, Metadata, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::layer::{Layer as _, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer::{Context, Filter, Layer as _, SubscriberExt};
+use tracing_subscriber::registry::{LookupSpan, Registry};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
@@ -59,27 +60,107 @@ pub fn init(
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    // Spans always reach OpenTelemetry at `info`, whatever the log level, so a quiet
-    // log never breaks trace propagation; the log filter applies to log lines only.
-    let otel_layer = tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer(service_name))
-        .with_filter(EnvFilter::new("info"));
     let log_filter =
         EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&log.level))?;
-    let registry = tracing_subscriber::registry().with(otel_layer);
-    match log.format {
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .event_format(JsonWithTrace)
-                    .with_filter(log_filter),
-            )
-            .try_init()?,
-        LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().with_filter(log_filter))
-            .try_init()?,
-    }
+    // `try_init` also installs the `log` → `tracing` bridge, so dependencies that log with
+    // `log` (sqlx, librdkafka's callbacks) end up in the same JSON lines.
+    subscriber(
+        provider.tracer(service_name),
+        log_filter,
+        log.format,
+        std::io::stdout,
+    )
+    .try_init()?;
     Ok(Telemetry { provider })
+}
+
+/// The subscriber [`init`] installs, built but not installed, so a test can install it
+/// with its own tracer and writer. Spans at `info` and above go to `tracer` whatever
+/// `log_filter` says, so a quiet log never breaks trace propagation; log lines are what
+/// `log_filter` lets through, written to `writer`. Install it globally: the JSON lines
+/// look their trace up through the global dispatcher.
+pub fn subscriber<W>(
+    tracer: SdkTracer,
+    log_filter: EnvFilter,
+    format: LogFormat,
+    writer: W,
+) -> impl Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(Uncached(EnvFilter::new("info")));
+    let fmt_layer = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .event_format(JsonWithTrace)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(otel_layer)
+        .with(fmt_layer.with_filter(Uncached(log_filter)))
+}
+
+/// A per-layer filter whose callsites are never cached as "always enabled".
+///
+/// The trap (tokio-rs/tracing#2519): per-layer filters pass their verdict from
+/// `enabled` to `on_new_span`/`on_event` through a thread-local, which the span or event
+/// that follows consumes. A question that no span or event follows leaves its verdict
+/// behind: `log_enabled!` through the `log` bridge, which sqlx asks after every statement.
+/// When every layer said no to it, the next callsite whose interest is cached as
+/// `always` skips `enabled`, reads that leftover "disabled everywhere", and its span
+/// silently vanishes from the log lines and the trace (a record's `process` span, say).
+///
+/// Capping the interest at `sometimes` makes every span and event ask `enabled` first,
+/// so the verdict it reads is its own. Callsites every filter rejects stay `never`, and
+/// the level hint still cuts off disabled levels before any filter runs; the cost is
+/// one filter evaluation per span or event that is recorded.
+struct Uncached<F>(F);
+
+impl<S, F: Filter<S>> Filter<S> for Uncached<F> {
+    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
+        self.0.enabled(meta, cx)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        let interest = self.0.callsite_enabled(meta);
+        if interest.is_always() {
+            Interest::sometimes()
+        } else {
+            interest
+        }
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, cx: &Context<'_, S>) -> bool {
+        self.0.event_enabled(event, cx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.0.max_level_hint()
+    }
+
+    // `EnvFilter` tracks span scopes for its span-based directives.
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, cx: Context<'_, S>) {
+        self.0.on_new_span(attrs, id, cx);
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, cx: Context<'_, S>) {
+        self.0.on_record(id, values, cx);
+    }
+
+    fn on_enter(&self, id: &span::Id, cx: Context<'_, S>) {
+        self.0.on_enter(id, cx);
+    }
+
+    fn on_exit(&self, id: &span::Id, cx: Context<'_, S>) {
+        self.0.on_exit(id, cx);
+    }
+
+    fn on_close(&self, id: span::Id, cx: Context<'_, S>) {
+        self.0.on_close(id, cx);
+    }
 }
 
 fn tracer_provider(
@@ -164,19 +245,55 @@ where
         fields.insert("level".into(), event.metadata().level().as_str().into());
         fields.insert("target".into(), event.metadata().target().into());
         event.record(&mut JsonVisitor(&mut fields));
-        if let Some(span) = ctx.lookup_current() {
-            fields.insert("span".into(), span.name().into());
-            let cx = tracing::Span::current().context();
-            let span_ref = cx.span();
-            let sc = span_ref.span_context();
-            if sc.is_valid() {
-                fields.insert("trace_id".into(), sc.trace_id().to_string().into());
-                fields.insert("span_id".into(), sc.span_id().to_string().into());
-            }
+        let current = current_span();
+        let name = current
+            .as_ref()
+            .map(|c| c.name)
+            .or_else(|| ctx.lookup_current().map(|span| span.name()));
+        if let Some(name) = name {
+            fields.insert("span".into(), name.into());
+        }
+        if let Some(CurrentSpan {
+            ids: Some((trace_id, span_id)),
+            ..
+        }) = current
+        {
+            fields.insert("trace_id".into(), trace_id.to_string().into());
+            fields.insert("span_id".into(), span_id.to_string().into());
         }
         let line = serde_json::Value::Object(fields).to_string();
         writeln!(writer, "{line}")
     }
+}
+
+/// The span a log line was written in, as the whole subscriber sees it.
+struct CurrentSpan {
+    name: &'static str,
+    /// Trace and span id of the nearest span, itself or an ancestor, that OpenTelemetry
+    /// records.
+    ids: Option<(TraceId, SpanId)>,
+}
+
+/// Looked up in the registry rather than through the log layer's own context: that one
+/// hides the spans the log filter rejects, and a `warn` line inside an `info` span must
+/// still name its trace. A `debug` span that only the log layer records takes the ids of
+/// its nearest exported ancestor. Under a scoped (`with_default`) subscriber the lookup,
+/// made from inside an event, finds no dispatcher and the line goes without ids.
+fn current_span() -> Option<CurrentSpan> {
+    tracing::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        let id = registry.current_span().id()?.clone();
+        let span = registry.span(&id)?;
+        let ids = span.scope().find_map(|ancestor| {
+            let cx = tracing_opentelemetry::get_otel_context(&ancestor.id(), dispatch)?;
+            let sc = cx.span().span_context().clone();
+            sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+        });
+        Some(CurrentSpan {
+            name: span.name(),
+            ids,
+        })
+    })
 }
 
 struct JsonVisitor<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
