@@ -29,7 +29,7 @@ use rdkafka::TopicPartitionList;
 
 use common::kafka_stats::StatsContext;
 
-use crate::metrics;
+use crate::metrics::{self, RebalanceKind};
 
 /// What the rebalance callbacks and the worker both need to see.
 #[derive(Debug, Default)]
@@ -119,7 +119,7 @@ impl ConsumerContext for GroupContext {
                 if partitions.is_empty() {
                     return;
                 }
-                metrics::record_rebalance("revoke");
+                metrics::record_rebalance(RebalanceKind::Revoke);
                 let lost = consumer.assignment_lost();
                 match commit_stored(consumer) {
                     Ok(()) => {}
@@ -143,7 +143,7 @@ impl ConsumerContext for GroupContext {
             if partitions.is_empty() {
                 return;
             }
-            metrics::record_rebalance("assign");
+            metrics::record_rebalance(RebalanceKind::Assign);
             self.state.assign(&partitions);
             if self.state.is_paused() {
                 if let Err(error) = consumer.pause(tpl) {

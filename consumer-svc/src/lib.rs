@@ -16,6 +16,7 @@
 //! - [`db`]: the connection pool and the embedded migrations.
 //! - [`dlq`]: dead-lettering records that can never become orders.
 //! - [`lag`]: per-partition lag of this replica's assignment.
+//! - [`stock`]: units left per SKU as a gauge, refreshed from the `inventory` table.
 //! - [`health`]: readiness from the database and the worker.
 //! - [`backoff`]: capped exponential backoff for retries.
 //! - [`metrics`]: metric names, descriptions and the recording helpers.
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod stock;
 pub mod store;
 pub mod worker;
 

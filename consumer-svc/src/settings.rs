@@ -59,6 +59,9 @@ pub struct ConsumerSettings {
     pub lag_interval_ms: u64,
     /// Timeout of the broker requests behind the lag measurement, in milliseconds.
     pub lag_request_timeout_ms: u64,
+    /// How often `surge_stock_remaining` is refreshed from the whole `inventory` table, in
+    /// milliseconds (batches also report their SKUs as they commit).
+    pub stock_interval_ms: u64,
 }
 
 impl Default for ConsumerSettings {
@@ -68,6 +71,7 @@ impl Default for ConsumerSettings {
             batch_max_wait_ms: 50,
             lag_interval_ms: 5_000,
             lag_request_timeout_ms: 2_000,
+            stock_interval_ms: 5_000,
         }
     }
 }
@@ -79,6 +83,10 @@ impl ConsumerSettings {
 
     pub fn lag_interval(&self) -> Duration {
         Duration::from_millis(self.lag_interval_ms.max(100))
+    }
+
+    pub fn stock_interval(&self) -> Duration {
+        Duration::from_millis(self.stock_interval_ms.max(100))
     }
 }
 

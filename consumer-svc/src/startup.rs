@@ -20,6 +20,7 @@ use crate::group::GroupState;
 use crate::health::{spawn_database_check, Health};
 use crate::routes::{health, metrics, orders};
 use crate::settings::Settings;
+use crate::stock::spawn_stock_reporter;
 use crate::store::Store;
 use crate::worker::Worker;
 use crate::{db, metrics as service_metrics};
@@ -32,6 +33,7 @@ pub struct Application {
     worker: JoinHandle<anyhow::Result<()>>,
     stop: watch::Sender<bool>,
     database_check: JoinHandle<()>,
+    stock_reporter: JoinHandle<()>,
     health: Health,
     group: Arc<GroupState>,
 }
@@ -43,6 +45,7 @@ impl Application {
         // Recorder first, so nothing recorded at start is lost.
         common::telemetry::metrics_handle();
         service_metrics::describe();
+        service_metrics::register_known_series();
 
         let pool = db::pool(&settings.database)?;
         if settings.database.migrate_on_start {
@@ -61,6 +64,8 @@ impl Application {
 
         let (stop, stopped) = watch::channel(false);
         let worker = tokio::spawn(worker.run(stopped));
+        let stock_reporter =
+            spawn_stock_reporter(store.clone(), settings.consumer.stock_interval());
         let database_check = spawn_database_check(
             store,
             health.clone(),
@@ -73,6 +78,7 @@ impl Application {
             worker,
             stop,
             database_check,
+            stock_reporter,
             health,
             group,
         })
@@ -98,6 +104,7 @@ impl Application {
             mut worker,
             stop,
             database_check,
+            stock_reporter,
             health,
             ..
         } = self;
@@ -117,6 +124,7 @@ impl Application {
             }
         };
         database_check.abort();
+        stock_reporter.abort();
         server_handle.stop(true).await;
         let _ = server.await;
         tracing::info!("consumer-svc stopped");

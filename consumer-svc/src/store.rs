@@ -9,9 +9,12 @@
 //!    No row inserted means the order already exists (a redelivery, or a retried request
 //!    that reused its `Idempotency-Key`): nothing else happens for it. A new confirmed
 //!    order then decrements the stock with a conditional update
-//!    (`remaining >= quantity`), which the locks guarantee to succeed, and the
-//!    `CHECK (remaining >= 0)` would refuse if it ever did not;
-//! 3. commit. Only then does the worker store the batch's offsets.
+//!    (`remaining >= quantity … RETURNING remaining`), which the locks guarantee to
+//!    succeed, and the `CHECK (remaining >= 0)` would refuse if it ever did not;
+//! 3. commit. Only then does the worker store the batch's offsets. The stock levels the
+//!    transaction locked and updated are what the batch's SKUs hold after the commit
+//!    (nobody else could change them meanwhile), which is what `surge_stock_remaining`
+//!    reports for them.
 //!
 //! Queries are checked at run time (`sqlx::query`), so building never needs a database.
 
@@ -36,6 +39,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Confirmed,
+        Outcome::RejectedSoldOut,
+        Outcome::RejectedUnknownSku,
+        Outcome::Duplicate,
+    ];
+
     /// The `outcome` label of `surge_orders_processed_total`.
     pub fn label(self) -> &'static str {
         match self {
@@ -82,6 +92,15 @@ pub struct PendingOrder {
     pub offset: i64,
     /// The record's `process` span; its statements run inside it.
     pub span: tracing::Span,
+}
+
+/// What a committed batch did.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// Per order, in the order given.
+    pub outcomes: Vec<Outcome>,
+    /// Units left after the commit for every SKU of the batch that is on sale.
+    pub stock: HashMap<String, i64>,
 }
 
 /// Why a batch did not commit. Every variant is retried: none of them says anything
@@ -164,8 +183,9 @@ impl Store {
     }
 
     /// Applies `orders` (in the order given, which is offset order per partition) in one
-    /// transaction and returns each one's outcome, or nothing at all on error.
-    pub async fn apply_batch(&self, orders: &[PendingOrder]) -> Result<Vec<Outcome>, StoreError> {
+    /// transaction and returns each one's outcome and the SKUs' stock after it, or
+    /// nothing at all on error.
+    pub async fn apply_batch(&self, orders: &[PendingOrder]) -> Result<Committed, StoreError> {
         let mut tx = traced(db_span!("BEGIN"), self.pool.begin()).await?;
         let mut skus: Vec<String> = orders.iter().map(|o| o.event.sku.clone()).collect();
         skus.sort_unstable();
@@ -191,7 +211,7 @@ impl Store {
             outcomes.push(outcome);
         }
         traced(db_span!("COMMIT"), tx.commit()).await?;
-        Ok(outcomes)
+        Ok(Committed { outcomes, stock })
     }
 
     pub async fn find_order(&self, order_id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
@@ -219,6 +239,13 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Units left for every SKU on sale. One statement over the whole (small) table.
+    pub async fn stock_levels(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        sqlx::query_as("SELECT sku, remaining FROM inventory")
+            .fetch_all(&self.pool)
+            .await
     }
 
     /// Units left for `sku`, if it is on sale.
@@ -275,26 +302,23 @@ async fn apply_one(
         return Ok(Outcome::Duplicate);
     }
     if decision == Decision::Confirm {
-        let updated = traced(
+        let remaining: Option<i64> = traced(
             db_span!("UPDATE", "inventory"),
-            sqlx::query(
+            sqlx::query_scalar(
                 "UPDATE inventory SET remaining = remaining - $2 \
-                 WHERE sku = $1 AND remaining >= $2",
+                 WHERE sku = $1 AND remaining >= $2 RETURNING remaining",
             )
             .bind(&event.sku)
             .bind(quantity)
-            .execute(&mut *tx),
+            .fetch_optional(&mut *tx),
         )
-        .await?
-        .rows_affected();
-        if updated != 1 {
+        .await?;
+        let Some(remaining) = remaining else {
             return Err(StoreError::StockChanged {
                 sku: event.sku.clone(),
             });
-        }
-        if let Some(remaining) = stock.get_mut(&event.sku) {
-            *remaining -= quantity;
-        }
+        };
+        stock.insert(event.sku.clone(), remaining);
     }
     Ok(decision.outcome())
 }

@@ -37,7 +37,7 @@ use crate::health::Health;
 use crate::lag::{LagReporter, Progress};
 use crate::metrics;
 use crate::settings::Settings;
-use crate::store::{Outcome, Store};
+use crate::store::{Committed, Outcome, Store};
 
 pub type GroupConsumer = StreamConsumer<GroupContext>;
 
@@ -205,8 +205,8 @@ impl Worker {
             let count = u32::try_from(batch.orders.len()).unwrap_or(u32::MAX);
             tokio::time::sleep(self.simulated_latency.saturating_mul(count)).await;
         }
-        let outcomes = match self.apply(&mut batch, stop).await {
-            Some(outcomes) => outcomes,
+        let committed = match self.apply(&mut batch, stop).await {
+            Some(committed) => committed,
             None => return Applied::Abandoned,
         };
         if batch.is_empty() {
@@ -219,8 +219,11 @@ impl Worker {
             tracing::warn!(%error, "could not store offsets after commit");
         }
         self.progress.advance(batch.next_offsets());
+        for (sku, &remaining) in &committed.stock {
+            metrics::set_stock(sku, remaining);
+        }
         let now = time::OffsetDateTime::now_utc();
-        for (order, outcome) in batch.orders.iter().zip(&outcomes) {
+        for (order, outcome) in batch.orders.iter().zip(&committed.outcomes) {
             metrics::record_outcome(*outcome);
             if *outcome != Outcome::Duplicate {
                 if let Ok(latency) = Duration::try_from(now - order.event.accepted_at) {
@@ -310,17 +313,17 @@ impl Worker {
         &mut self,
         batch: &mut Batch,
         stop: &mut watch::Receiver<bool>,
-    ) -> Option<Vec<Outcome>> {
+    ) -> Option<Committed> {
         let mut backoff = Backoff::new(self.retry_initial, self.retry_max);
         loop {
             if batch.orders.is_empty() {
                 self.recovered(&backoff);
-                return Some(Vec::new());
+                return Some(Committed::default());
             }
             match self.store.apply_batch(&batch.orders).await {
-                Ok(outcomes) => {
+                Ok(committed) => {
                     self.recovered(&backoff);
-                    return Some(outcomes);
+                    return Some(committed);
                 }
                 Err(error) => {
                     metrics::record_db_retry();

@@ -552,6 +552,11 @@ impl Drop for ConsumerProcess {
 /// Reads one series (`name{labels}` exactly as rendered, or a bare name) from a
 /// Prometheus exposition.
 pub fn metric_value(exposition: &str, series: &str) -> f64 {
+    metric_series(exposition, series).unwrap_or(0.0)
+}
+
+/// Like [`metric_value`], but `None` when the series is not exposed at all.
+pub fn metric_series(exposition: &str, series: &str) -> Option<f64> {
     exposition
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -559,5 +564,4 @@ pub fn metric_value(exposition: &str, series: &str) -> f64 {
             let (name, value) = l.rsplit_once(' ')?;
             (name == series).then(|| value.parse().ok()).flatten()
         })
-        .unwrap_or(0.0)
 }

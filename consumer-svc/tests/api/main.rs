@@ -8,6 +8,7 @@ mod helpers;
 mod crash;
 mod dead_letters;
 mod lookups;
+mod metrics;
 mod migrations;
 mod outage;
 mod redelivery;
