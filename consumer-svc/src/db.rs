@@ -10,10 +10,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use log::LevelFilter;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::ConnectOptions;
 use sqlx::PgPool;
 
 use crate::settings::DatabaseSettings;
@@ -29,14 +27,11 @@ pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         .options([(
             "statement_timeout",
             settings.statement_timeout_ms.to_string(),
-        )])
-        // Every statement already has its own span. sqlx's per-statement log check
-        // (`log_enabled!` at DEBUG, through tracing-log) would also leave stale per-layer
-        // filter state on the thread whenever DEBUG is enabled anywhere, and the next
-        // span created there (a record's `process` span) would then be dropped by every
-        // layer (tokio-rs/tracing#2519). Slow statements are still logged, at WARN.
-        .log_statements(LevelFilter::Off)
-        .log_slow_statements(LevelFilter::Warn, Duration::from_secs(1));
+        )]);
+    // sqlx's own statement logging stays at its defaults: every statement at DEBUG under
+    // the `sqlx::query` target (off unless `RUST_LOG` asks for it), statements slower than
+    // 1 s at WARN. Its per-statement `log_enabled!` check used to make the next span
+    // vanish (tokio-rs/tracing#2519); `common::telemetry` now guards against that.
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections.max(2))
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms.max(100)))
