@@ -246,8 +246,10 @@ fn started(unix_ms: u128) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .ok()
         .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+            ))
+            .ok()
         })
         .unwrap_or_else(|| "at an unknown time".to_owned())
 }
@@ -359,7 +361,7 @@ mod tests {
             &[],
         );
         assert!(md.contains("## Run `upstream`"));
-        assert!(md.contains("started 2023-11-14T22:13:20Z"), "{md}");
+        assert!(md.contains("started 2023-11-14 22:13:20 UTC"), "{md}");
         assert!(
             md.contains("| baseline | 50 | 50.0 | 1500 | 1470 |"),
             "{md}"

@@ -99,6 +99,7 @@ fn plot_run(out: &Path, run: &Run, s: &Series) -> anyhow::Result<(Images, Vec<St
         points,
         color,
         steps,
+        dashed: false,
     };
     let charts = [
         (
@@ -152,9 +153,13 @@ fn plot_run(out: &Path, run: &Run, s: &Series) -> anyhow::Result<(Images, Vec<St
             Chart {
                 title: format!("{}: consumer replicas", run.name),
                 y_label: "replicas",
+                // Desired dashed on top: where the two agree, both stay visible.
                 lines: vec![
-                    line("desired", &s.replicas_desired, plot::ORANGE, true),
                     line("current", &s.replicas_current, plot::BLUE, true),
+                    Line {
+                        dashed: true,
+                        ..line("desired", &s.replicas_desired, plot::ORANGE, true)
+                    },
                 ],
                 markers: &s.boundaries,
                 x_max,
@@ -223,6 +228,7 @@ fn plot_comparison(
                 points: pick(s),
                 color: plot::PALETTE[i % plot::PALETTE.len()],
                 steps,
+                dashed: false,
             })
             .collect();
         if lines.len() < 2 {

@@ -26,6 +26,8 @@ pub struct Line<'a> {
     pub color: RGBColor,
     /// Draw as steps (a value holds until the next sample), for counts like replicas.
     pub steps: bool,
+    /// Dashed, so a line drawn over another equal one stays visible.
+    pub dashed: bool,
 }
 
 pub struct Chart<'a> {
@@ -39,56 +41,108 @@ pub struct Chart<'a> {
     pub log_y: bool,
 }
 
+const WIDTH: u32 = 960;
+const HEIGHT: u32 = 420;
+/// Title and legend sit in a strip above the plot, so they never cover a line.
+const HEADER: u32 = 36;
+const Y_LABEL_AREA: u32 = 70;
+
 /// Writes `chart` to `path` as SVG.
 pub fn draw(path: &Path, chart: &Chart<'_>) -> anyhow::Result<()> {
-    let root = SVGBackend::new(path, (960, 400)).into_drawing_area();
+    let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
-    let y_top = chart
-        .lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .fold(0.0, f64::max);
-    let x_range = 0.0..chart.x_max.max(1.0);
-    let mut builder = ChartBuilder::on(&root);
-    builder
-        .caption(&chart.title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70);
-    if chart.log_y {
-        let y_min = chart
+    let (header, body) = root.split_vertically(HEADER);
+    draw_header(&header, chart)?;
+
+    let values = || {
+        chart
             .lines
             .iter()
             .flat_map(|l| l.points.iter().map(|p| p.1))
-            .filter(|v| *v > 0.0)
-            .fold(f64::INFINITY, f64::min);
-        let y_min = if y_min.is_finite() { y_min / 2.0 } else { 0.1 };
-        let y_range = (y_min..(y_top * 2.0).max(y_min * 10.0)).log_scale();
-        let mut ctx = builder.build_cartesian_2d(x_range, y_range)?;
+    };
+    let y_top = values().fold(0.0, f64::max);
+    let x_range = 0.0..chart.x_max.max(1.0);
+    let mut builder = ChartBuilder::on(&body);
+    builder
+        .margin_left(12)
+        .margin_right(24)
+        .margin_bottom(8)
+        .x_label_area_size(40)
+        .y_label_area_size(Y_LABEL_AREA);
+    let x_labels = |v: &f64| format!("{v:.0}");
+    if chart.log_y {
+        // Whole decades at both ends: plotters labels the powers of ten inside the range.
+        let y_min = values().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
+        let low = if y_min.is_finite() {
+            10f64.powf(y_min.log10().floor())
+        } else {
+            0.1
+        };
+        let high = 10f64.powf(y_top.max(low).log10().ceil()).max(low * 10.0);
+        let decades = (high / low).log10().round() as usize;
+        let mut ctx = builder.build_cartesian_2d(x_range, (low..high).log_scale())?;
         ctx.configure_mesh()
             .x_desc("seconds since start")
+            .x_label_formatter(&x_labels)
             .y_desc(chart.y_label)
+            .y_labels(decades + 1)
             .y_label_formatter(&|v| format_number(*v))
-            .light_line_style(WHITE.mix(0.0))
+            .light_line_style(BLACK.mix(0.04))
             .draw()?;
-        let (bottom, top) = (y_min, (y_top * 2.0).max(y_min * 10.0));
-        draw_markers(&mut ctx, chart.markers, bottom, top)?;
-        draw_lines(&mut ctx, &chart.lines, |v| v.max(bottom))?;
-        draw_legend(&mut ctx)?;
+        draw_markers(&mut ctx, chart.markers, low, high)?;
+        draw_lines(&mut ctx, &chart.lines, |v| v.max(low))?;
     } else {
-        let top = if y_top > 0.0 { y_top * 1.1 } else { 1.0 };
+        let top = if y_top > 0.0 { y_top * 1.12 } else { 1.0 };
         let mut ctx = builder.build_cartesian_2d(x_range, 0.0..top)?;
         ctx.configure_mesh()
             .x_desc("seconds since start")
+            .x_label_formatter(&x_labels)
             .y_desc(chart.y_label)
             .y_label_formatter(&|v| format_number(*v))
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
         draw_markers(&mut ctx, chart.markers, 0.0, top)?;
         draw_lines(&mut ctx, &chart.lines, |v| v)?;
-        draw_legend(&mut ctx)?;
     }
     root.present()?;
+    Ok(())
+}
+
+/// Title on the left (over the plot area), legend on the right.
+fn draw_header(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    chart: &Chart<'_>,
+) -> anyhow::Result<()> {
+    area.draw(&Text::new(
+        chart.title.clone(),
+        (Y_LABEL_AREA as i32 + 12, 10),
+        ("sans-serif", 18).into_font(),
+    ))?;
+    let font = ("sans-serif", 14).into_font();
+    let mut right = WIDTH as i32 - 24;
+    for line in chart.lines.iter().rev() {
+        // The SVG viewer measures the text; this estimate only spaces the entries.
+        let width = 30 + 8 * line.label.chars().count() as i32;
+        let x = right - width;
+        let y = HEADER as i32 / 2 + 2;
+        let style = line.color.stroke_width(2);
+        if line.dashed {
+            area.draw(&DashedPathElement::new(
+                vec![(x, y), (x + 22, y)],
+                5,
+                3,
+                style,
+            ))?;
+        } else {
+            area.draw(&PathElement::new(vec![(x, y), (x + 22, y)], style))?;
+        }
+        area.draw(&Text::new(
+            line.label.clone(),
+            (x + 27, y - 7),
+            font.clone(),
+        ))?;
+        right = x - 16;
+    }
     Ok(())
 }
 
@@ -135,27 +189,14 @@ where
         } else {
             line.points.clone()
         };
-        let color = line.color;
-        ctx.draw_series(LineSeries::new(
-            points.into_iter().map(|(x, y)| (x, clamp(y))),
-            color.stroke_width(2),
-        ))?
-        .label(line.label.clone())
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        let points: Vec<(f64, f64)> = points.into_iter().map(|(x, y)| (x, clamp(y))).collect();
+        let style = line.color.stroke_width(2);
+        if line.dashed {
+            ctx.draw_series(std::iter::once(DashedPathElement::new(points, 8, 5, style)))?;
+        } else {
+            ctx.draw_series(LineSeries::new(points, style))?;
+        }
     }
-    Ok(())
-}
-
-fn draw_legend<'a, 'b: 'a, Y>(ctx: &mut Ctx<'a, 'b, Y>) -> anyhow::Result<()>
-where
-    Y: Ranged<ValueType = f64>,
-{
-    ctx.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .label_font(("sans-serif", 14))
-        .draw()?;
     Ok(())
 }
 
@@ -171,12 +212,13 @@ pub fn steps(points: &Points) -> Points {
     out
 }
 
-/// Axis labels without float noise: 1500 → "1500", 0.25 → "0.25", 12000 → "12k".
+/// Axis labels without float noise: 1500 → "1500", 2.0 → "2", 0.25 → "0.25",
+/// 12000 → "12k".
 pub fn format_number(v: f64) -> String {
     let a = v.abs();
     if a >= 10_000.0 {
         format!("{:.0}k", v / 1000.0)
-    } else if a >= 10.0 || a == 0.0 {
+    } else if a >= 10.0 || (v - v.round()).abs() < 1e-9 {
         format!("{v:.0}")
     } else if a >= 1.0 {
         format!("{v:.1}")
@@ -203,6 +245,8 @@ mod tests {
         assert_eq!(format_number(12_000.0), "12k");
         assert_eq!(format_number(1500.0), "1500");
         assert_eq!(format_number(2.5), "2.5");
+        assert_eq!(format_number(2.0), "2");
+        assert_eq!(format_number(1.0), "1");
         assert_eq!(format_number(0.25), "0.25");
         assert_eq!(format_number(0.0), "0");
     }
@@ -225,6 +269,7 @@ mod tests {
                         points: &points,
                         color: RED,
                         steps: false,
+                        dashed: false,
                     }],
                     markers: &markers,
                     x_max: 20.0,
