@@ -62,7 +62,35 @@ where
                 .source(Some(vars)),
         )
         .build()?;
-    Ok(built.try_deserialize()?)
+    let mut table: config::Map<String, config::Value> = built.try_deserialize()?;
+    let own: config::Map<String, config::Value> = defaults_table::<T>()?;
+    table.retain(|section, _| {
+        own.contains_key(section) || !SHARED_SECTIONS.contains(&section.as_str())
+    });
+    Ok(config::Value::new(None, config::ValueKind::Table(table)).try_deserialize()?)
+}
+
+/// Top-level sections some surge process reads. One environment (a shell, a ConfigMap,
+/// `config/base.yaml`) is often shared by several processes, so a process ignores the
+/// sections that belong to the others; any other unknown section, or an unknown key
+/// inside a section, is still an error naming it (a typo must not be silently ignored).
+pub const SHARED_SECTIONS: &[&str] = &[
+    "http",
+    "kafka",
+    "ingest",
+    "otlp",
+    "log",
+    "database",
+    "consumer",
+    "processing",
+    "lag_exporter",
+];
+
+fn defaults_table<T>() -> Result<config::Map<String, config::Value>, SettingsError>
+where
+    T: Serialize + Default,
+{
+    Ok(config::Config::try_from(&T::default())?.try_deserialize()?)
 }
 
 /// Where a service listens for HTTP.
@@ -182,7 +210,7 @@ mod tests {
     use super::*;
 
     #[derive(Debug, Default, Serialize, Deserialize)]
-    #[serde(default)]
+    #[serde(default, deny_unknown_fields)]
     struct Sample {
         http: HttpSettings,
         kafka: KafkaSettings,
@@ -280,6 +308,26 @@ mod tests {
         let dir = tempdir("typo");
         std::fs::write(dir.join("base.yaml"), "http:\n  prot: 1\n").unwrap();
         let err = load_from::<Sample>(&dir, "local", vars(&[])).unwrap_err();
+        assert!(err.to_string().contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn sections_of_other_surge_processes_are_ignored_but_unknown_ones_are_errors() {
+        let dir = tempdir("shared");
+        let shared = vars(&[
+            ("SURGE__DATABASE__URL", "postgres://x"),
+            ("SURGE__PROCESSING__SIMULATED_LATENCY_MS", "4"),
+            ("SURGE__HTTP__PORT", "9000"),
+        ]);
+        let s = load_from::<Sample>(&dir, "local", shared).unwrap();
+        assert_eq!(s.http.port, 9000);
+        let err =
+            load_from::<Sample>(&dir, "local", vars(&[("SURGE__DATABSE__URL", "x")])).unwrap_err();
+        assert!(err.to_string().contains("databse"), "{err}");
+        let err = load_from::<Sample>(&dir, "local", vars(&[("SURGE__DATABASE__URL", "x")]));
+        assert!(err.is_ok(), "{err:?}");
+        let err =
+            load_from::<Sample>(&dir, "local", vars(&[("SURGE__HTTP__PROT", "1")])).unwrap_err();
         assert!(err.to_string().contains("prot"), "{err}");
     }
 
