@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The test command. On a fresh machine it installs what the tests need, starts the real
 # infrastructure (Kafka, PostgreSQL), runs the format and lint checks, every test of the
-# workspace against those real services, and the offline Kubernetes checks; then it stops
-# whatever it started. Infrastructure that was already running is used and left running.
+# workspace against those real services, the container and observability checks, the quick
+# flash-sale demo (which adds Prometheus and Jaeger), and the offline Kubernetes checks;
+# then it stops whatever it started. Infrastructure already running is used and left running.
 #
 #   scripts/test.sh            # everything
 #   SURGE_TEST_SKIP_K8S=1 scripts/test.sh   # skip the manifest checks
+#   SURGE_TEST_SKIP_DEMO=1 scripts/test.sh  # skip the quick demo (it needs ports 8080-8092, 9102, 9103, 9308)
 set -Eeuo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,13 +35,15 @@ fi
 
 # --- real infrastructure -------------------------------------------------------------
 started=()
-for svc in kafka postgres; do
+for svc in kafka postgres prometheus jaeger; do
   if ! scripts/infra.sh status "$svc" | grep -q ' running '; then
     started+=("$svc")
   fi
 done
 cleanup() {
   local code=$?
+  # A Jaeger still starting in the background is waited for, so that `down` finds it.
+  if [[ -n ${jaeger_job:-} ]]; then wait "$jaeger_job" 2>/dev/null || true; fi
   if ((${#started[@]})); then
     log "stopping ${started[*]} (started by this run)"
     scripts/infra.sh down "${started[@]}" || true
@@ -47,8 +51,11 @@ cleanup() {
   exit "$code"
 }
 trap cleanup EXIT
-log "infrastructure: kafka postgres"
-scripts/infra.sh up kafka postgres
+log "infrastructure: kafka postgres prometheus (jaeger in the background: its first build takes minutes)"
+scripts/infra.sh up kafka postgres prometheus
+mkdir -p target
+scripts/infra.sh up jaeger >target/jaeger-up.log 2>&1 &
+jaeger_job=$!
 eval "$(scripts/infra.sh env)"
 export SURGE_TEST_KAFKA_BOOTSTRAP="$SURGE_KAFKA_BOOTSTRAP"
 export SURGE_TEST_DATABASE_ADMIN_URL="$SURGE_DATABASE_ADMIN_URL"
@@ -78,6 +85,12 @@ bash scripts/container-check.sh --bin-dir target/debug
 
 log "Prometheus rules (promtool check + unit tests) and Grafana dashboard structure"
 bash scripts/observability-check.sh
+
+if [[ "${SURGE_TEST_SKIP_DEMO:-}" != 1 ]]; then
+  log "the quick flash-sale demo (debug build): audit, scale out and in, every dashboard query live in Prometheus, one trace in Jaeger"
+  wait "$jaeger_job" || { cat target/jaeger-up.log; echo "jaeger did not start" >&2; exit 1; }
+  bash scripts/demo.sh --quick --debug --out target/demo-quick
+fi
 
 if [[ "${SURGE_TEST_SKIP_K8S:-}" != 1 ]]; then
   log "Kubernetes manifests and compose file, validated offline"

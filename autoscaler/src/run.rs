@@ -85,6 +85,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     println!("{}", display::hpa_header());
 
     let started = Instant::now();
+    let mut last_status: Option<String> = None;
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -119,10 +120,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         let current = pods.len() as u32;
         let decision = hpa.sync(started.elapsed(), current, lag.map(|l| l as f64));
         let changed = decision.desired != current;
-        println!(
-            "{}",
-            display::hpa_line(&spec, decision.average, current, started.elapsed())
-        );
+        // Like `kubectl get hpa -w`: a line when the status shown changes, not every sync.
+        let status = display::hpa_line(&spec, decision.average, current, Duration::ZERO);
+        if last_status.as_ref() != Some(&status) {
+            println!(
+                "{}",
+                display::hpa_line(&spec, decision.average, current, started.elapsed())
+            );
+            last_status = Some(status);
+        }
         if changed {
             println!(
                 "scaling {} from {current} to {} ({:?}; recommendation {})",
