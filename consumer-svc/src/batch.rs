@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tracing::field::Empty;
@@ -99,24 +100,34 @@ pub struct Poison {
 }
 
 /// The records of one transaction, classified.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Batch {
     pub orders: Vec<PendingOrder>,
     pub poison: Vec<Poison>,
+    /// The batch's own `process` span: the transaction's `BEGIN`, stock lock and `COMMIT`
+    /// run in it; it links to every record's producer span.
+    pub span: tracing::Span,
     /// Per partition, the offset to store once the batch is done (last offset + 1).
     next_offsets: BTreeMap<i32, i64>,
 }
 
 impl Batch {
     /// Decodes `records` (kept in their order) and opens each one's `process` span as a
-    /// child of the producer's trace context carried in the record headers.
+    /// child of the producer's trace context carried in the record headers, and the
+    /// batch's span linked to all of them.
     pub fn classify(records: Vec<OwnedMessage>, topic: &str, group: &str) -> Self {
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            orders: Vec::with_capacity(records.len()),
+            poison: Vec::new(),
+            span: batch_span(topic, group, records.len()),
+            next_offsets: BTreeMap::new(),
+        };
         for record in records {
             let (partition, offset) = (record.partition(), record.offset());
             let next = batch.next_offsets.entry(partition).or_insert(offset + 1);
             *next = (*next).max(offset + 1);
-            let span = process_span(&record, topic, group);
+            let (span, creation) = process_span(&record, topic, group);
+            batch.span.add_link(creation);
             match decode_event(record.payload()) {
                 Ok(event) => {
                     span.record("messaging.message.id", event.order_id.to_string());
@@ -178,27 +189,50 @@ impl Batch {
 
 /// The consumer-side span of one record, named and attributed after the OpenTelemetry
 /// messaging conventions, continuing the trace in the record's `traceparent` header.
-fn process_span(record: &OwnedMessage, topic: &str, group: &str) -> tracing::Span {
+/// Returns it with the producer's span context it continues (invalid when the record
+/// carried none).
+fn process_span(record: &OwnedMessage, topic: &str, group: &str) -> (tracing::Span, SpanContext) {
+    let key = record.key().and_then(|k| std::str::from_utf8(k).ok());
     let span = tracing::info_span!(
         "process",
         otel.name = %format!("process {topic}"),
         otel.kind = "consumer",
         otel.status_code = Empty,
         messaging.system = "kafka",
-        messaging.operation = "process",
         messaging.operation.type = "process",
+        messaging.operation.name = "process",
         messaging.destination.name = %topic,
         messaging.consumer.group.name = %group,
-        messaging.kafka.partition = record.partition(),
         messaging.destination.partition.id = %record.partition(),
         messaging.kafka.offset = record.offset(),
+        messaging.kafka.message.key = key,
         messaging.message.id = Empty,
         error.type = Empty,
     );
     let parent = common::trace_context::extract(record.headers());
+    let creation = parent.span().span_context().clone();
     // Fails only when the span is disabled (no subscriber), where there is nothing to link.
     let _ = span.set_parent(parent);
-    span
+    (span, creation)
+}
+
+/// The span of one batch: one consumer `process` span for the records applied together,
+/// linked to each record's producer span (the conventions' shape for batch processing).
+/// It starts a trace of its own; each record's trace reaches it through the link. The SDK
+/// keeps 128 links per span (its default limit): a larger batch links its first 128
+/// records.
+fn batch_span(topic: &str, group: &str, records: usize) -> tracing::Span {
+    tracing::info_span!(
+        "batch",
+        otel.name = %format!("process {topic}"),
+        otel.kind = "consumer",
+        messaging.system = "kafka",
+        messaging.operation.type = "process",
+        messaging.operation.name = "process",
+        messaging.destination.name = %topic,
+        messaging.consumer.group.name = %group,
+        messaging.batch.message_count = records,
+    )
 }
 
 #[cfg(test)]

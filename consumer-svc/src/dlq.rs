@@ -15,6 +15,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
+use tracing::Instrument;
 
 use common::kafka_stats::StatsContext;
 use common::order::EventError;
@@ -51,8 +52,40 @@ impl DeadLetters {
         &self.topic
     }
 
-    /// Produces the dead letter for `record` and waits for the broker's acknowledgement.
+    /// Produces the dead letter for `record` and waits for the broker's acknowledgement,
+    /// in a producer span (`publish {dlq topic}`) below the current one, the poison
+    /// record's `process` span.
     pub async fn send(&self, record: &OwnedMessage, error: &EventError) -> Result<(), KafkaError> {
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = %format!("publish {}", self.topic),
+            otel.kind = "producer",
+            otel.status_code = tracing::field::Empty,
+            messaging.system = "kafka",
+            messaging.operation.type = "send",
+            messaging.operation.name = "publish",
+            messaging.destination.name = %self.topic,
+            messaging.destination.partition.id = tracing::field::Empty,
+            messaging.kafka.offset = tracing::field::Empty,
+        );
+        let result = self.produce(record, error).instrument(span.clone()).await;
+        match &result {
+            Ok((partition, offset)) => {
+                span.record("messaging.destination.partition.id", partition.to_string());
+                span.record("messaging.kafka.offset", offset);
+            }
+            Err(_) => {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        result.map(|_| ())
+    }
+
+    async fn produce(
+        &self,
+        record: &OwnedMessage,
+        error: &EventError,
+    ) -> Result<(i32, i64), KafkaError> {
         let headers = dead_letter_headers(record, error);
         let mut letter: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(&self.topic).headers(headers);
@@ -65,7 +98,7 @@ impl DeadLetters {
         self.producer
             .send(letter, self.timeout)
             .await
-            .map(|_| ())
+            .map(|delivery| (delivery.partition, delivery.offset))
             .map_err(|(error, _)| error)
     }
 }

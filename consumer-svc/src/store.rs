@@ -19,6 +19,7 @@
 //! Queries are checked at run time (`sqlx::query`), so building never needs a database.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool, Row};
@@ -132,28 +133,69 @@ pub struct OrderRow {
     pub kafka_offset: i64,
 }
 
-/// One span per statement, named `{operation} {table}` as the database semantic
-/// conventions ask.
+/// One client span per statement, after the OpenTelemetry database conventions: named
+/// `{db.operation.name} {db.collection.name}`, with the parameterized query text (values
+/// are bound, never part of it) and where it ran. `db.system` repeats `db.system.name` for
+/// backends that still key on the older attribute.
 macro_rules! db_span {
-    ($operation:literal, $table:literal) => {
+    ($target:expr, $operation:literal, $table:literal, $query:expr) => {
         tracing::info_span!(
             concat!($operation, " ", $table),
             otel.kind = "client",
             otel.status_code = tracing::field::Empty,
+            db.system.name = "postgresql",
             db.system = "postgresql",
-            db.operation = $operation,
-            db.sql.table = $table,
+            db.operation.name = $operation,
+            db.collection.name = $table,
+            db.query.text = $query,
+            db.namespace = %$target.namespace,
+            server.address = %$target.address,
+            server.port = $target.port,
         )
     };
-    ($operation:literal) => {
+    ($target:expr, $operation:literal) => {
         tracing::info_span!(
             $operation,
             otel.kind = "client",
             otel.status_code = tracing::field::Empty,
+            db.system.name = "postgresql",
             db.system = "postgresql",
-            db.operation = $operation,
+            db.operation.name = $operation,
+            db.query.text = $operation,
+            db.namespace = %$target.namespace,
+            server.address = %$target.address,
+            server.port = $target.port,
         )
     };
+}
+
+const LOCK_STOCK: &str =
+    "SELECT sku, remaining FROM inventory WHERE sku = ANY($1) ORDER BY sku FOR UPDATE";
+const INSERT_ORDER: &str = "INSERT INTO orders (order_id, customer_id, sku, quantity, status, \
+     reason, kafka_partition, kafka_offset, accepted_at, processed_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) ON CONFLICT (order_id) DO NOTHING";
+const TAKE_STOCK: &str = "UPDATE inventory SET remaining = remaining - $2 \
+     WHERE sku = $1 AND remaining >= $2 RETURNING remaining";
+const FIND_ORDER: &str = "SELECT order_id, status, reason, sku, quantity, customer_id, \
+     accepted_at, processed_at, kafka_partition, kafka_offset FROM orders WHERE order_id = $1";
+
+/// Where the statements run, for the spans: `db.namespace`, `server.address`, `server.port`.
+#[derive(Debug)]
+struct DbTarget {
+    namespace: String,
+    address: String,
+    port: u16,
+}
+
+impl DbTarget {
+    fn of(pool: &PgPool) -> Self {
+        let options = pool.connect_options();
+        Self {
+            namespace: options.get_database().unwrap_or_default().to_owned(),
+            address: options.get_host().to_owned(),
+            port: options.get_port(),
+        }
+    }
 }
 
 /// Runs `fut` in `span` and marks the span as failed when it fails.
@@ -171,11 +213,13 @@ async fn traced<T, E>(
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    target: Arc<DbTarget>,
 }
 
 impl Store {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        let target = Arc::new(DbTarget::of(&pool));
+        Self { pool, target }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -186,17 +230,14 @@ impl Store {
     /// transaction and returns each one's outcome and the SKUs' stock after it, or
     /// nothing at all on error.
     pub async fn apply_batch(&self, orders: &[PendingOrder]) -> Result<Committed, StoreError> {
-        let mut tx = traced(db_span!("BEGIN"), self.pool.begin()).await?;
+        let target = &*self.target;
+        let mut tx = traced(db_span!(target, "BEGIN"), self.pool.begin()).await?;
         let mut skus: Vec<String> = orders.iter().map(|o| o.event.sku.clone()).collect();
         skus.sort_unstable();
         skus.dedup();
         let rows = traced(
-            db_span!("SELECT", "inventory"),
-            sqlx::query(
-                "SELECT sku, remaining FROM inventory WHERE sku = ANY($1) ORDER BY sku FOR UPDATE",
-            )
-            .bind(&skus)
-            .fetch_all(&mut *tx),
+            db_span!(target, "SELECT", "inventory", LOCK_STOCK),
+            sqlx::query(LOCK_STOCK).bind(&skus).fetch_all(&mut *tx),
         )
         .await?;
         let mut stock = HashMap::with_capacity(rows.len());
@@ -205,24 +246,21 @@ impl Store {
         }
         let mut outcomes = Vec::with_capacity(orders.len());
         for order in orders {
-            let outcome = apply_one(&mut tx, &mut stock, order)
+            let outcome = apply_one(&mut tx, target, &mut stock, order)
                 .instrument(order.span.clone())
                 .await?;
             outcomes.push(outcome);
         }
-        traced(db_span!("COMMIT"), tx.commit()).await?;
+        traced(db_span!(target, "COMMIT"), tx.commit()).await?;
         Ok(Committed { outcomes, stock })
     }
 
     pub async fn find_order(&self, order_id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
         traced(
-            db_span!("SELECT", "orders"),
-            sqlx::query_as::<_, OrderRow>(
-                "SELECT order_id, status, reason, sku, quantity, customer_id, accepted_at, \
-                 processed_at, kafka_partition, kafka_offset FROM orders WHERE order_id = $1",
-            )
-            .bind(order_id)
-            .fetch_optional(&self.pool),
+            db_span!(self.target, "SELECT", "orders", FIND_ORDER),
+            sqlx::query_as::<_, OrderRow>(FIND_ORDER)
+                .bind(order_id)
+                .fetch_optional(&self.pool),
         )
         .await
     }
@@ -265,6 +303,7 @@ impl Store {
 
 async fn apply_one(
     tx: &mut PgConnection,
+    target: &DbTarget,
     stock: &mut HashMap<String, i64>,
     order: &PendingOrder,
 ) -> Result<Outcome, StoreError> {
@@ -277,23 +316,18 @@ async fn apply_one(
     };
     let (status, reason) = decision.status_and_reason();
     let inserted = traced(
-        db_span!("INSERT", "orders"),
-        sqlx::query(
-            "INSERT INTO orders (order_id, customer_id, sku, quantity, status, reason, \
-             kafka_partition, kafka_offset, accepted_at, processed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now()) \
-             ON CONFLICT (order_id) DO NOTHING",
-        )
-        .bind(event.order_id)
-        .bind(&event.customer_id)
-        .bind(&event.sku)
-        .bind(quantity as i32)
-        .bind(status)
-        .bind(reason)
-        .bind(order.partition)
-        .bind(order.offset)
-        .bind(event.accepted_at)
-        .execute(&mut *tx),
+        db_span!(target, "INSERT", "orders", INSERT_ORDER),
+        sqlx::query(INSERT_ORDER)
+            .bind(event.order_id)
+            .bind(&event.customer_id)
+            .bind(&event.sku)
+            .bind(quantity as i32)
+            .bind(status)
+            .bind(reason)
+            .bind(order.partition)
+            .bind(order.offset)
+            .bind(event.accepted_at)
+            .execute(&mut *tx),
     )
     .await?
     .rows_affected()
@@ -303,14 +337,11 @@ async fn apply_one(
     }
     if decision == Decision::Confirm {
         let remaining: Option<i64> = traced(
-            db_span!("UPDATE", "inventory"),
-            sqlx::query_scalar(
-                "UPDATE inventory SET remaining = remaining - $2 \
-                 WHERE sku = $1 AND remaining >= $2 RETURNING remaining",
-            )
-            .bind(&event.sku)
-            .bind(quantity)
-            .fetch_optional(&mut *tx),
+            db_span!(target, "UPDATE", "inventory", TAKE_STOCK),
+            sqlx::query_scalar(TAKE_STOCK)
+                .bind(&event.sku)
+                .bind(quantity)
+                .fetch_optional(&mut *tx),
         )
         .await?;
         let Some(remaining) = remaining else {

@@ -28,6 +28,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::batch::{Batch, Pending};
@@ -205,7 +206,8 @@ impl Worker {
             let count = u32::try_from(batch.orders.len()).unwrap_or(u32::MAX);
             tokio::time::sleep(self.simulated_latency.saturating_mul(count)).await;
         }
-        let committed = match self.apply(&mut batch, stop).await {
+        let span = batch.span.clone();
+        let committed = match self.apply(&mut batch, stop).instrument(span).await {
             Some(committed) => committed,
             None => return Applied::Abandoned,
         };
