@@ -11,10 +11,17 @@ the expected spans arrive or the timeout passes, and checks:
                   -> `publish <topic>` below it: kind producer, messaging.system=kafka,
                      messaging.destination.name, messaging.destination.partition.id,
                      messaging.kafka.offset, messaging.message.id = the order id
-  consumer-svc  `process ...` span whose parent or link is the publish span (kind consumer)
-                  -> a database span below it with db.system=postgresql
+  consumer-svc  `process <topic>` span whose parent or link is the publish span: kind consumer,
+                  messaging.system=kafka, the same topic, partition, offset and message id
+                  as the publish span
+                  -> database spans below it with db.system=postgresql (or db.system.name),
+                     each naming its operation and query text
+                the batch the record was applied in: a `process <topic>` span in a trace of
+                  its own, kind consumer, with messaging.batch.message_count and a link to the
+                  publish span -> the transaction's BEGIN and COMMIT below it
 
-Prints the trace as an indented span tree, then `trace-check: N passed, M failed`.
+Prints the order's trace (and the batch's) as indented span trees, then
+`trace-check: N passed, M failed`.
 With --producer-only the consumer-svc checks are skipped (for runs without a consumer).
 Only the Python standard library is used. Both services need SURGE__OTLP__ENDPOINT set
 to Jaeger's OTLP/HTTP address (http://127.0.0.1:4318 locally).
@@ -28,6 +35,7 @@ import secrets
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 
@@ -50,16 +58,8 @@ def post_order(producer: str, trace_id: str, parent_id: str) -> tuple[int, dict]
         return error.code, {"error": error.read().decode(errors="replace")}
 
 
-def fetch_trace(jaeger: str, trace_id: str) -> list[dict]:
-    """Spans of the trace in Jaeger's v1 JSON, each with `service` and a `tags` dict added."""
-    url = f"{jaeger.rstrip('/')}/api/traces/{trace_id}"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            data = json.load(response).get("data") or []
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            return []
-        raise
+def _spans(data: list[dict]) -> list[dict]:
+    """Spans of Jaeger v1 JSON traces, each with `service` and a `tagmap` dict added."""
     spans = []
     for trace in data:
         processes = trace.get("processes", {})
@@ -68,6 +68,44 @@ def fetch_trace(jaeger: str, trace_id: str) -> list[dict]:
             span["tagmap"] = {t["key"]: t.get("value") for t in span.get("tags", [])}
             spans.append(span)
     return spans
+
+
+def fetch_trace(jaeger: str, trace_id: str) -> list[dict]:
+    """Spans of one trace (Jaeger's /api/traces/{id})."""
+    url = f"{jaeger.rstrip('/')}/api/traces/{trace_id}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            data = json.load(response).get("data") or []
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return []
+        raise
+    return _spans(data)
+
+
+def find_batch_trace(jaeger: str, operation: str, publish_id: str, since_us: int) -> list[dict]:
+    """Spans of the consumer-svc trace whose batch span links to `publish_id`, if found.
+
+    A batch span starts a trace of its own and reaches the order's trace only through a
+    link (a FOLLOWS_FROM reference into another trace), so it is searched by operation."""
+    query = urllib.parse.urlencode({
+        "service": "consumer-svc",
+        "operation": operation,
+        "start": since_us,
+        "end": int(time.time() * 1e6) + 60_000_000,
+        "limit": 200,
+    })
+    with urllib.request.urlopen(f"{jaeger.rstrip('/')}/api/traces?{query}", timeout=10) as response:
+        data = json.load(response).get("data") or []
+    for trace in data:
+        spans = _spans([trace])
+        if any(is_batch(s) and publish_id in linked(s) for s in spans):
+            return spans
+    return []
+
+
+def is_batch(span: dict) -> bool:
+    return "messaging.batch.message_count" in span["tagmap"]
 
 
 def parents(span: dict) -> list[str]:
@@ -90,12 +128,13 @@ def descendants(spans: list[dict], root: dict) -> list[dict]:
     return out
 
 
-def tree(spans: list[dict], caller_id: str) -> str:
+def tree(spans: list[dict], heading: str) -> str:
     by_id = {s["spanID"]: s for s in spans}
     lines: list[str] = []
 
     def attrs(span: dict) -> str:
-        keep = [k for k in sorted(span["tagmap"]) if k.startswith(("messaging.", "db.", "http.", "span.kind", "otel.status"))]
+        keep = [k for k in sorted(span["tagmap"])
+                if k.startswith(("messaging.", "db.", "http.", "server.", "span.kind", "otel.status"))]
         return ", ".join(f"{k}={span['tagmap'][k]}" for k in keep)
 
     def walk(span: dict, depth: int) -> None:
@@ -110,7 +149,7 @@ def tree(spans: list[dict], caller_id: str) -> str:
             walk(child, depth + 1)
 
     roots = [s for s in spans if not any(p in by_id for p in parents(s))]
-    lines.append(f"(caller span {caller_id})")
+    lines.append(heading)
     for root in sorted(roots, key=lambda s: s.get("startTime", 0)):
         walk(root, 1)
     return "\n".join(lines)
@@ -156,11 +195,40 @@ def evaluate(spans: list[dict], caller_id: str, order_id: str, producer_only: bo
                     and publish["spanID"] in linked(s)), None)
     if not c.check(process is not None, "consumer-svc has a `process` span parented on or linked to publish"):
         return c
-    c.check(process["tagmap"].get("span.kind") == "consumer", "process is of kind consumer")
-    db = [s for s in descendants(spans, process)
-          if (s["tagmap"].get("db.system") or s["tagmap"].get("db.system.name")) == "postgresql"]
+    ptags = process["tagmap"]
+    c.check(ptags.get("span.kind") == "consumer", "process is of kind consumer")
+    c.check(ptags.get("messaging.system") == "kafka", "process has messaging.system=kafka")
+    c.check(process["operationName"] == f"process {tags.get('messaging.destination.name')}"
+            and ptags.get("messaging.destination.name") == tags.get("messaging.destination.name"),
+            "process is named after the topic publish wrote to")
+    c.check(str(ptags.get("messaging.destination.partition.id")) == str(tags.get("messaging.destination.partition.id"))
+            and str(ptags.get("messaging.kafka.offset")) == str(tags.get("messaging.kafka.offset")),
+            "process records the partition and offset publish was acknowledged at")
+    c.check(ptags.get("messaging.message.id") == order_id, "process carries the order id as message id")
+    db = [s for s in descendants(spans, process) if is_postgresql(s)]
     c.check(bool(db), "a database span (db.system=postgresql) is below process")
+    c.check(bool(db) and all(names_statement(s) for s in db),
+            "every database span below process names its operation and query text")
     return c
+
+
+def is_postgresql(span: dict) -> bool:
+    return (span["tagmap"].get("db.system") or span["tagmap"].get("db.system.name")) == "postgresql"
+
+
+def names_statement(span: dict) -> bool:
+    tags = span["tagmap"]
+    return bool(tags.get("db.operation.name") or tags.get("db.operation")) and bool(
+        tags.get("db.query.text") or tags.get("db.statement"))
+
+
+def evaluate_batch(c: Checks, batch_spans: list[dict], publish_id: str) -> None:
+    batch = next((s for s in batch_spans if is_batch(s) and publish_id in linked(s)), None)
+    if not c.check(batch is not None, "the record's batch has a `process` span linked to publish"):
+        return
+    c.check(batch["tagmap"].get("span.kind") == "consumer", "the batch span is of kind consumer")
+    statements = {s["operationName"] for s in descendants(batch_spans, batch) if is_postgresql(s)}
+    c.check({"BEGIN", "COMMIT"} <= statements, "the transaction's BEGIN and COMMIT are below the batch span")
 
 
 def main() -> int:
@@ -172,6 +240,7 @@ def main() -> int:
     args = parser.parse_args()
 
     trace_id, caller_id = secrets.token_hex(16), secrets.token_hex(8)
+    since_us = int(time.time() * 1e6) - 5_000_000
     try:
         status, body = post_order(args.producer, trace_id, caller_id)
     except (urllib.error.URLError, OSError) as error:
@@ -183,6 +252,7 @@ def main() -> int:
     print(f"  {args.jaeger.rstrip('/')}/trace/{trace_id}")
 
     deadline = time.monotonic() + args.timeout
+    batch_spans: list[dict] = []
     while True:
         try:
             spans = fetch_trace(args.jaeger, trace_id)
@@ -190,11 +260,22 @@ def main() -> int:
             spans = []
             print(f"  Jaeger not answering yet: {error}")
         checks = evaluate(spans, caller_id, order_id, args.producer_only)
+        publish = next((s for s in spans if s["service"] == "producer-svc"
+                        and s["operationName"].startswith("publish")), None)
+        if not args.producer_only and publish is not None:
+            try:
+                batch_spans = find_batch_trace(args.jaeger, "process " + str(publish["tagmap"].get(
+                    "messaging.destination.name")), publish["spanID"], since_us)
+            except (urllib.error.URLError, OSError, ValueError):
+                batch_spans = []
+            evaluate_batch(checks, batch_spans, publish["spanID"])
         if (checks.failed == 0 and status == 202) or time.monotonic() > deadline:
             break
         time.sleep(1.0)
 
-    print(tree(spans, caller_id) if spans else f"(no spans of trace {trace_id} in Jaeger)")
+    print(tree(spans, f"(caller span {caller_id})") if spans else f"(no spans of trace {trace_id} in Jaeger)")
+    if batch_spans:
+        print(tree(batch_spans, f"(batch trace {batch_spans[0]['traceID']}, linked to the publish span)"))
     checks.check(status == 202, "the order was accepted (202)")
     for ok, what in checks.results:
         print(f"  {'ok  ' if ok else 'FAIL'} {what}")
