@@ -33,17 +33,30 @@ pub async fn observe(
     let route_at_start = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let span = tracing::info_span!(
-        "http.server",
-        otel.name = format!("{method} {route_at_start}"),
-        otel.kind = "server",
-        otel.status_code = Empty,
-        http.request.method = method,
-        url.path = %req.path(),
-        http.route = Empty,
-        http.response.status_code = Empty,
-        user_agent.original = Empty,
-    );
+    macro_rules! server_span {
+        ($level:expr) => {
+            tracing::span!(
+                $level,
+                "http.server",
+                otel.name = format!("{method} {route_at_start}"),
+                otel.kind = "server",
+                otel.status_code = Empty,
+                http.request.method = method,
+                url.path = %req.path(),
+                http.route = Empty,
+                http.response.status_code = Empty,
+                user_agent.original = Empty,
+            )
+        };
+    }
+    // Probes and scrapes arrive every few seconds from every kubelet and Prometheus: their
+    // spans are DEBUG, below the exported level, so they never crowd out the orders'
+    // traces in the collector. They still count in the duration histogram.
+    let span = if is_infrastructure_route(&route_at_start) {
+        server_span!(tracing::Level::DEBUG)
+    } else {
+        server_span!(tracing::Level::INFO)
+    };
     if let Some(agent) = req
         .headers()
         .get(actix_web::http::header::USER_AGENT)
@@ -85,6 +98,13 @@ pub async fn observe(
     )
     .record(start.elapsed().as_secs_f64());
     result
+}
+
+/// Routes polled by the platform rather than called by users.
+pub const INFRASTRUCTURE_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics"];
+
+fn is_infrastructure_route(route: &str) -> bool {
+    INFRASTRUCTURE_ROUTES.contains(&route)
 }
 
 fn method_label(method: &Method) -> &'static str {
