@@ -1,7 +1,9 @@
 //! producer-svc from the outside, against the real Kafka broker that
 //! `scripts/infra.sh up` starts. Each test gets its own topic.
 
+mod binary;
 mod broker_outage;
+mod collector_down;
 mod generated_requests;
 mod helpers;
 mod observability;

@@ -2,14 +2,11 @@
 //! in-flight requests get their answer, and the process exits 0.
 
 use std::collections::HashSet;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 use crate::helpers::order;
 
@@ -17,59 +14,16 @@ use crate::helpers::order;
 async fn sigterm_during_a_burst_loses_no_acknowledged_order_and_exits_zero() {
     let topic = testkit::unique_name("orders");
     testkit::kafka::create_topic(&topic, 3).await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_producer-svc"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SURGE_CONFIG_DIR", "/nonexistent")
-        .env("SURGE__HTTP__HOST", "127.0.0.1")
-        .env("SURGE__HTTP__PORT", "0")
-        .env(
-            "SURGE__KAFKA__BOOTSTRAP_SERVERS",
-            testkit::kafka::bootstrap(),
-        )
-        .env("SURGE__KAFKA__TOPIC", &topic)
-        .env("SURGE__LOG__LEVEL", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("producer-svc starts");
-    let pid = child.id().expect("pid");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let port = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if entry["message"] == "producer-svc listening" {
-                return entry["port"].as_u64().unwrap();
-            }
-        }
-        panic!("producer-svc exited before listening");
-    })
-    .await
-    .expect("listening line within 20 s");
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-
+    let crate::binary::Running {
+        mut child,
+        pid,
+        port,
+    } = crate::binary::start(&topic, &[]).await;
     let url = format!("http://127.0.0.1:{port}/v1/orders");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let ready_url = format!("http://127.0.0.1:{port}/readyz");
-    for _ in 0..100 {
-        if client
-            .get(&ready_url)
-            .send()
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut senders = Vec::new();
