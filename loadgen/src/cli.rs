@@ -1,11 +1,13 @@
-//! The command line: `flash-sale`, `audit` and `report`, each a thin layer over the
-//! library modules.
+//! The command line: `flash-sale`, `run`, `audit` and `report`, each a thin layer over
+//! the library modules. `flash-sale` and `run` differ only in where the profile comes
+//! from (flags or a file); the run itself is [`RunOptions`], shared by both.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::audit::{audit, Sale};
@@ -13,6 +15,7 @@ use crate::audit_file::AuditFile;
 use crate::db;
 use crate::live_metrics::MetricsServer;
 use crate::profile::{flash_sale, Mix};
+use crate::profile_file::Profile;
 use crate::results::RunResults;
 use crate::runner::{run, RunConfig};
 
@@ -28,6 +31,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the built-in flash-sale profile: baseline → spike → baseline.
     FlashSale(FlashSale),
+    /// Run a profile from a YAML file: phases (name, rate, duration_s, optional hot)
+    /// and an optional request mix; loadgen/profiles/ has examples.
+    Run(RunProfile),
     /// Check the database against a results file; exits 1 if any check fails.
     Audit(Audit),
     /// Markdown report with SVG plots from one or more run folders (results.json,
@@ -35,28 +41,69 @@ pub enum Command {
     Report(Report),
 }
 
+/// How a profile is run, whichever way it was given.
 #[derive(clap::Args)]
-pub struct FlashSale {
+#[command(next_help_heading = "Run options")]
+pub struct RunOptions {
+    /// Base URL of producer-svc.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     target: String,
+    /// Multiplies every phase duration (0.25 for a quick run).
+    #[arg(long, default_value_t = 1.0, value_parser = positive)]
+    duration_scale: f64,
+    /// Most requests in flight (connections) at once.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Most requests waiting for a connection before new ones are dropped.
+    #[arg(long, default_value_t = 20_000)]
+    max_pending: usize,
+    /// Per-request timeout, seconds.
+    #[arg(long, default_value_t = 10.0, value_parser = positive)]
+    timeout: f64,
+    /// Seeds the request mix: the same profile and seed plan the same requests.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Tags this run's customer ids (default: derived from the clock).
+    #[arg(long)]
+    run_tag: Option<String>,
+    /// The autoscaler's /metrics, for lag and replicas in the progress lines.
+    #[arg(long)]
+    autoscaler_metrics: Option<String>,
+    /// Where to write the results (for `loadgen audit` and `loadgen report`).
+    #[arg(long, default_value = "loadgen-results.json")]
+    results: PathBuf,
+    /// Serve Prometheus metrics of the run on http://ADDR/metrics while it lasts.
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
+}
+
+/// A finite number above zero, for rates, durations and scales (and so never a value
+/// `Duration::from_secs_f64` panics on).
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && Duration::try_from_secs_f64(v).is_ok() => Ok(v),
+        Ok(v) => Err(format!("must be a finite number > 0, got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[derive(clap::Args)]
+pub struct FlashSale {
     /// Baseline requests per second.
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(long, default_value_t = 50.0, value_parser = positive)]
     base_rate: f64,
     /// Spike rate = base rate × this (10–50 for a flash sale).
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = positive)]
     spike_multiplier: f64,
     /// Seconds of baseline before the spike.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, value_parser = positive)]
     warmup: f64,
-    /// Seconds of spike.
-    #[arg(long, default_value_t = 60.0)]
+    /// Seconds of spike (every valid order is for the hot SKU).
+    #[arg(long, default_value_t = 60.0, value_parser = positive)]
     spike: f64,
     /// Seconds of baseline after the spike.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, value_parser = positive)]
     cooldown: f64,
-    /// Multiplies every phase duration (0.25 for a quick run).
-    #[arg(long, default_value_t = 1.0)]
-    duration_scale: f64,
     #[arg(long, default_value = "FLASH-1")]
     hot_sku: String,
     /// Other SKUs ordered during the baseline, comma-separated.
@@ -70,28 +117,20 @@ pub struct FlashSale {
     retry_share: f64,
     #[arg(long, default_value_t = 0.02)]
     invalid_share: f64,
-    /// Most requests in flight (connections) at once.
-    #[arg(long, default_value_t = 256)]
-    concurrency: usize,
-    /// Most requests waiting for a connection before new ones are dropped.
-    #[arg(long, default_value_t = 20_000)]
-    max_pending: usize,
-    /// Per-request timeout, seconds.
-    #[arg(long, default_value_t = 10.0)]
-    timeout: f64,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Tags this run's customer ids (default: derived from the clock).
+    #[command(flatten)]
+    run: RunOptions,
+}
+
+#[derive(clap::Args)]
+pub struct RunProfile {
+    /// The profile, YAML: `phases` (each `name`, `rate` per second, `duration_s`,
+    /// optional `hot: true` to send every valid order to the hot SKU) and an optional
+    /// `mix` (hot_sku, other_skus, hot_share_baseline, customers, keyed_share,
+    /// retry_share, invalid_share).
     #[arg(long)]
-    run_tag: Option<String>,
-    /// The autoscaler's /metrics, for lag and replicas in the progress lines.
-    #[arg(long)]
-    autoscaler_metrics: Option<String>,
-    #[arg(long, default_value = "loadgen-results.json")]
-    results: PathBuf,
-    /// Serve Prometheus metrics of the run on http://ADDR/metrics while it lasts.
-    #[arg(long)]
-    metrics_addr: Option<SocketAddr>,
+    profile: PathBuf,
+    #[command(flatten)]
+    run: RunOptions,
 }
 
 #[derive(clap::Args)]
@@ -127,7 +166,15 @@ pub struct Report {
 impl Cli {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
-            Command::FlashSale(a) => a.run().await,
+            Command::FlashSale(a) => {
+                let profile = a.profile();
+                a.run.execute(profile).await
+            }
+            Command::Run(a) => {
+                let profile = Profile::read(&a.profile)
+                    .with_context(|| format!("profile {}", a.profile.display()))?;
+                a.run.execute(profile).await
+            }
             Command::Audit(a) => a.run().await,
             Command::Report(a) => {
                 let path = crate::report::write(&a.out, &a.runs)?;
@@ -139,15 +186,67 @@ impl Cli {
 }
 
 impl FlashSale {
-    async fn run(self) -> anyhow::Result<ExitCode> {
-        let a = self;
-        let run_tag = a.run_tag.unwrap_or_else(|| {
+    /// The profile the flags describe, at its unscaled durations.
+    fn profile(&self) -> Profile {
+        let secs = Duration::from_secs_f64;
+        Profile {
+            phases: flash_sale(
+                self.base_rate,
+                self.spike_multiplier,
+                secs(self.warmup),
+                secs(self.spike),
+                secs(self.cooldown),
+                1.0,
+            ),
+            mix: Mix {
+                hot_sku: self.hot_sku.clone(),
+                other_skus: self
+                    .other_skus
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .collect(),
+                customers: self.customers,
+                keyed_share: self.keyed_share,
+                retry_share: self.retry_share,
+                invalid_share: self.invalid_share,
+                ..Mix::default()
+            },
+        }
+    }
+}
+
+impl RunOptions {
+    /// The one place a run is configured: checks the profile, scales its durations,
+    /// and settles the run tag.
+    fn config(&self, profile: Profile) -> anyhow::Result<RunConfig> {
+        profile.validate()?;
+        let Profile { phases, mix } = profile.scaled(self.duration_scale);
+        let run_tag = self.run_tag.clone().unwrap_or_else(|| {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
             format!("{:x}", now.as_millis())
         });
-        let metrics = match a.metrics_addr {
+        Ok(RunConfig {
+            target: self.target.clone(),
+            phases,
+            mix,
+            concurrency: self.concurrency,
+            max_pending: self.max_pending,
+            timeout: Duration::from_secs_f64(self.timeout),
+            seed: self.seed,
+            run_tag,
+            autoscaler_metrics: self.autoscaler_metrics.clone(),
+            progress: true,
+        })
+    }
+
+    /// Runs `profile`, prints the summary and writes the results file.
+    async fn execute(self, profile: Profile) -> anyhow::Result<ExitCode> {
+        let config = self.config(profile)?;
+        println!("{}", describe(&config));
+        let metrics = match self.metrics_addr {
             Some(addr) => {
                 let server = MetricsServer::start(addr).await?;
                 println!("metrics: http://{}/metrics", server.local_addr());
@@ -155,41 +254,36 @@ impl FlashSale {
             }
             None => None,
         };
-        let secs = Duration::from_secs_f64;
-        let config = RunConfig {
-            target: a.target,
-            phases: flash_sale(
-                a.base_rate,
-                a.spike_multiplier,
-                secs(a.warmup),
-                secs(a.spike),
-                secs(a.cooldown),
-                a.duration_scale,
-            ),
-            mix: Mix {
-                hot_sku: a.hot_sku,
-                other_skus: a.other_skus.into_iter().filter(|s| !s.is_empty()).collect(),
-                customers: a.customers,
-                keyed_share: a.keyed_share,
-                retry_share: a.retry_share,
-                invalid_share: a.invalid_share,
-                ..Mix::default()
-            },
-            concurrency: a.concurrency,
-            max_pending: a.max_pending,
-            timeout: secs(a.timeout),
-            seed: a.seed,
-            run_tag,
-            autoscaler_metrics: a.autoscaler_metrics,
-            progress: true,
-        };
         let results = run(config).await?;
         drop(metrics);
         println!("{}", crate::results::summary(&results));
-        results.write(&a.results)?;
-        println!("results: {}", a.results.display());
+        results.write(&self.results)?;
+        println!("results: {}", self.results.display());
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `plan: baseline 50/s × 30s, spike 1000/s × 60s (hot), …; run tag …`
+fn describe(config: &RunConfig) -> String {
+    let phases: Vec<String> = config
+        .phases
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}/s × {}s{}",
+                p.name,
+                p.rate,
+                p.duration.as_secs_f64(),
+                if p.hot { " (hot)" } else { "" }
+            )
+        })
+        .collect();
+    format!(
+        "plan: {}; hot SKU {}; run tag {}",
+        phases.join(", "),
+        config.mix.hot_sku,
+        config.run_tag
+    )
 }
 
 impl Audit {
@@ -226,5 +320,99 @@ impl Audit {
         } else {
             ExitCode::FAILURE
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        let args = std::iter::once("loadgen").chain(args.iter().copied());
+        match Cli::try_parse_from(args) {
+            Ok(cli) => cli.command,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn shipped(name: &str) -> PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("profiles")
+            .join(name)
+    }
+
+    #[test]
+    fn the_shipped_flash_sale_file_runs_what_the_flash_sale_defaults_run() {
+        let Command::FlashSale(flags) = parse(&["flash-sale", "--run-tag", "t"]) else {
+            panic!("flash-sale")
+        };
+        let path = shipped("flash-sale.yaml");
+        let Command::Run(file) =
+            parse(&["run", "--profile", path.to_str().unwrap(), "--run-tag", "t"])
+        else {
+            panic!("run")
+        };
+        assert_eq!(
+            Profile::read(&file.profile).expect("flash-sale.yaml"),
+            flags.profile()
+        );
+        let from_flags = flags.run.config(flags.profile()).expect("valid");
+        let from_file = file
+            .run
+            .config(Profile::read(&file.profile).expect("flash-sale.yaml"))
+            .expect("valid");
+        assert_eq!(format!("{from_flags:?}"), format!("{from_file:?}"));
+    }
+
+    #[test]
+    fn the_duration_scale_applies_to_a_profile_file() {
+        let path = shipped("double-spike.yaml");
+        let Command::Run(file) = parse(&[
+            "run",
+            "--profile",
+            path.to_str().unwrap(),
+            "--duration-scale",
+            "0.5",
+        ]) else {
+            panic!("run")
+        };
+        let config = file
+            .run
+            .config(Profile::read(&file.profile).expect("double-spike.yaml"))
+            .expect("valid");
+        let secs: Vec<f64> = config
+            .phases
+            .iter()
+            .map(|p| p.duration.as_secs_f64())
+            .collect();
+        assert_eq!(secs, [15.0, 15.0, 30.0, 15.0, 30.0]);
+    }
+
+    #[test]
+    fn run_needs_a_profile_and_refuses_a_scale_of_zero() {
+        let no_profile = Cli::try_parse_from(["loadgen", "run"])
+            .err()
+            .expect("refused");
+        assert!(no_profile.to_string().contains("--profile"), "{no_profile}");
+        let zero = Cli::try_parse_from([
+            "loadgen",
+            "run",
+            "--profile",
+            "p.yaml",
+            "--duration-scale",
+            "0",
+        ])
+        .err()
+        .expect("refused");
+        assert!(zero.to_string().contains("--duration-scale"), "{zero}");
+    }
+
+    #[test]
+    fn flash_sale_flags_get_the_same_checks_as_a_file() {
+        let Command::FlashSale(flags) = parse(&["flash-sale", "--retry-share", "1.5"]) else {
+            panic!("flash-sale")
+        };
+        let message = flags.run.config(flags.profile()).unwrap_err().to_string();
+        assert!(message.contains("mix.retry_share"), "{message}");
     }
 }

@@ -1,8 +1,11 @@
-//! surge's load generator: the flash sale as load, and the audit that checks the
-//! database afterwards.
+//! surge's load generator: the flash sale (or any profile from a file) as load, and
+//! the audit that checks the database afterwards.
 //!
-//! - [`profile`]: phases (baseline → spike → baseline), the open-loop schedule, the
-//!   request mix (hot SKU, many customers, retried keys, invalid requests).
+//! - [`profile`]: phases (baseline → spike → baseline, or any other shape; a `hot`
+//!   phase sends every valid order to the hot SKU), the open-loop schedule, the request
+//!   mix (hot SKU, many customers, retried keys, invalid requests).
+//! - [`profile_file`]: profiles as YAML files (`loadgen/profiles/`), checked before a
+//!   run starts.
 //! - [`runner`]: the open-loop run over an HTTP/1.1 keep-alive pool, HDR latency per
 //!   phase measured from each request's scheduled start, progress lines.
 //! - [`results`]: the JSON results file (every accepted order id, retried keys,
@@ -20,6 +23,7 @@ pub mod cli;
 pub mod db;
 pub mod live_metrics;
 pub mod profile;
+pub mod profile_file;
 pub mod report;
 pub mod results;
 pub mod runner;

@@ -1,7 +1,8 @@
 //! What to send and when: phases of constant rate, and the mix of requests.
 //!
-//! The built-in `flash-sale` profile is baseline → spike → baseline. Requests are
-//! planned by a seeded generator, so a run is reproducible from its flags.
+//! The built-in `flash-sale` profile is baseline → spike → baseline; any other shape
+//! comes from a file ([`crate::profile_file`]). Requests are planned by a seeded
+//! generator, so a run is reproducible from its profile and seed.
 
 use std::time::Duration;
 
@@ -15,16 +16,23 @@ pub struct Phase {
     pub rate: f64,
     #[serde(with = "secs_f64")]
     pub duration: Duration,
+    /// Every valid order of this phase is for the hot SKU (the sale is on). Results
+    /// files written before the flag existed read as `false`.
+    #[serde(default)]
+    pub hot: bool,
 }
 
-/// The mix of requests, shared by every phase.
+/// The mix of requests, shared by every phase. In a profile file every field is
+/// optional (missing ones take the [`Default`]) and unknown ones are refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Mix {
     /// The SKU on sale, with limited stock.
     pub hot_sku: String,
     /// Other SKUs ordered now and then (catalog noise).
     pub other_skus: Vec<String>,
-    /// Share of valid orders for the hot SKU in the baseline phases (spike: all of them).
+    /// Share of valid orders for the hot SKU in phases not marked `hot` (hot phases:
+    /// all of them).
     pub hot_share_baseline: f64,
     /// Distinct customers to draw from.
     pub customers: u64,
@@ -50,8 +58,8 @@ impl Default for Mix {
     }
 }
 
-/// Baseline `base_rate` for `warmup`, `base_rate × multiplier` for `spike`, baseline
-/// again for `cooldown`; every duration multiplied by `scale`.
+/// Baseline `base_rate` for `warmup`, `base_rate × multiplier` for `spike` (the hot
+/// phase), baseline again for `cooldown`; every duration multiplied by `scale`.
 pub fn flash_sale(
     base_rate: f64,
     multiplier: f64,
@@ -66,16 +74,19 @@ pub fn flash_sale(
             name: "baseline".into(),
             rate: base_rate,
             duration: scaled(warmup),
+            hot: false,
         },
         Phase {
             name: "spike".into(),
             rate: base_rate * multiplier,
             duration: scaled(spike),
+            hot: true,
         },
         Phase {
             name: "recovery".into(),
             rate: base_rate,
             duration: scaled(cooldown),
+            hot: false,
         },
     ]
 }
@@ -96,6 +107,18 @@ pub fn schedule(phases: &[Phase]) -> Vec<(Duration, usize)> {
         phase_start += phase.duration;
     }
     out
+}
+
+/// Every request of a run in order: when it starts, its phase index, and what it
+/// sends. A phase's `hot` flag (not its name) decides whether the planner sends every
+/// valid order to the hot SKU.
+pub fn plan(
+    phases: &[Phase],
+    mut planner: Planner,
+) -> impl Iterator<Item = (Duration, usize, Planned)> + '_ {
+    schedule(phases)
+        .into_iter()
+        .map(move |(at, index)| (at, index, planner.next(phases[index].hot)))
 }
 
 /// How a request is malformed on purpose, and the status the service must answer.
@@ -193,8 +216,8 @@ impl Planner {
         customer_prefix(&self.run_tag)
     }
 
-    /// The next request for a phase; `spike` sends every valid order to the hot SKU.
-    pub fn next(&mut self, spike: bool) -> Planned {
+    /// The next request for a phase; `hot` sends every valid order to the hot SKU.
+    pub fn next(&mut self, hot: bool) -> Planned {
         let draw = self.rng.unit();
         if draw < self.mix.retry_share && !self.recent_keyed.is_empty() {
             let i = self.rng.below(self.recent_keyed.len() as u64) as usize;
@@ -207,9 +230,8 @@ impl Planner {
             self.customer_prefix(),
             self.rng.below(self.mix.customers.max(1))
         );
-        let hot = spike
-            || self.mix.other_skus.is_empty()
-            || self.rng.unit() < self.mix.hot_share_baseline;
+        let hot =
+            hot || self.mix.other_skus.is_empty() || self.rng.unit() < self.mix.hot_share_baseline;
         let sku = if hot {
             self.mix.hot_sku.clone()
         } else {
@@ -293,6 +315,8 @@ mod tests {
         assert_eq!(rates, vec![50.0, 1000.0, 50.0]);
         let secs: Vec<u64> = phases.iter().map(|p| p.duration.as_secs()).collect();
         assert_eq!(secs, vec![10, 15, 20]);
+        let hot: Vec<bool> = phases.iter().map(|p| p.hot).collect();
+        assert_eq!(hot, vec![false, true, false]);
     }
 
     #[test]
@@ -338,7 +362,7 @@ mod tests {
                 && q.customer_id == p.customer_id
                 && q.sku == p.sku));
         }
-        // Spike requests (even indices) all go to the hot SKU.
+        // Hot requests (even indices) all go to the hot SKU.
         assert!(plans
             .iter()
             .step_by(2)
@@ -353,5 +377,43 @@ mod tests {
         for _ in 0..500 {
             assert_eq!(a.next(false), b.next(false));
         }
+    }
+
+    #[test]
+    fn the_hot_flag_not_the_phase_name_sends_valid_orders_to_the_hot_sku() {
+        let phase = |name: &str, hot| Phase {
+            name: name.into(),
+            rate: 500.0,
+            duration: Duration::from_secs(2),
+            hot,
+        };
+        // Named "spike" but not hot, then hot under another name.
+        let phases = vec![phase("spike", false), phase("rush", true)];
+        let mix = Mix {
+            hot_share_baseline: 0.0,
+            retry_share: 0.0,
+            ..Mix::default()
+        };
+        let plans: Vec<(usize, Planned)> = plan(&phases, Planner::new(mix, "hot", 5))
+            .map(|(_, index, planned)| (index, planned))
+            .collect();
+        let valid_skus = |index: usize| -> Vec<&str> {
+            plans
+                .iter()
+                .filter(|(i, p)| *i == index && p.invalid.is_none())
+                .map(|(_, p)| p.sku.as_str())
+                .collect()
+        };
+        let (cold, hot) = (valid_skus(0), valid_skus(1));
+        assert!(cold.len() > 900 && hot.len() > 900, "{cold:?} {hot:?}");
+        assert!(hot.iter().all(|&sku| sku == "FLASH-1"), "{hot:?}");
+        assert!(!cold.contains(&"FLASH-1"), "{cold:?}");
+    }
+
+    #[test]
+    fn a_phase_without_the_hot_field_reads_as_not_hot() {
+        let phase: Phase =
+            serde_json::from_str(r#"{"name":"spike","rate":1000.0,"duration":60.0}"#).unwrap();
+        assert!(!phase.hot);
     }
 }

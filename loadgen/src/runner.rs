@@ -270,8 +270,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
         .timeout(config.timeout)
         .build()?;
     let url = format!("{}/v1/orders", config.target.trim_end_matches('/'));
-    let plan = profile::schedule(&config.phases);
-    let mut planner = Planner::new(config.mix.clone(), &config.run_tag, config.seed);
+    let planner = Planner::new(config.mix.clone(), &config.run_tag, config.seed);
     let shared = Arc::new(Mutex::new(Shared {
         phase_names: config.phases.iter().map(|p| p.name.clone()).collect(),
         phases: config
@@ -311,13 +310,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
 
     let mut tasks = tokio::task::JoinSet::new();
     let mut current_phase = None;
-    for (at, phase) in plan {
+    for (at, phase, planned) in profile::plan(&config.phases, planner) {
         tokio::time::sleep_until((start + at).into()).await;
         if current_phase != Some(phase) {
             current_phase = Some(phase);
             live_metrics::set_target_rate(config.phases[phase].rate);
         }
-        let planned = planner.next(config.phases[phase].name == "spike");
         {
             let mut s = shared.lock().expect("stats lock");
             s.phases[phase].sent += 1;

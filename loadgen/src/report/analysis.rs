@@ -96,7 +96,8 @@ pub struct ReplicaSeconds {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
-    /// The spike phase's numbers (the phase named `spike`, else the fastest one).
+    /// The spike phase's numbers (the first `hot` phase, else the one named `spike`,
+    /// else the fastest one).
     pub spike: Option<PhaseStats>,
     pub spike_start_s: f64,
     pub spike_end_s: f64,
@@ -226,9 +227,12 @@ pub fn boundaries(phases: &[Phase]) -> Vec<(f64, String)> {
     out
 }
 
-/// Index of the spike phase: the one named `spike`, else the fastest.
+/// Index of the spike phase: the first phase marked `hot`, else the one named `spike`
+/// (results written before phases had the flag), else the fastest.
 fn spike_index(phases: &[Phase]) -> Option<usize> {
-    phases.iter().position(|p| p.name == "spike").or_else(|| {
+    let first_hot = phases.iter().position(|p| p.hot);
+    let named = || phases.iter().position(|p| p.name == "spike");
+    first_hot.or_else(named).or_else(|| {
         phases
             .iter()
             .enumerate()
@@ -536,5 +540,26 @@ mod tests {
             Moment::NotWithinRecording.to_string(),
             "not within the recording"
         );
+    }
+
+    #[test]
+    fn the_spike_is_the_first_hot_phase_else_the_one_named_spike_else_the_fastest() {
+        let phase = |name: &str, rate: f64, hot: bool| Phase {
+            name: name.into(),
+            rate,
+            duration: Duration::from_secs(1),
+            hot,
+        };
+        let two_spikes = [
+            phase("baseline", 50.0, false),
+            phase("spike", 2000.0, false),
+            phase("rush-1", 1000.0, true),
+            phase("rush-2", 1000.0, true),
+        ];
+        assert_eq!(spike_index(&two_spikes), Some(2));
+        let before_the_flag = [phase("baseline", 50.0, false), phase("spike", 10.0, false)];
+        assert_eq!(spike_index(&before_the_flag), Some(1));
+        let unnamed = [phase("a", 50.0, false), phase("b", 900.0, false)];
+        assert_eq!(spike_index(&unnamed), Some(1));
     }
 }
