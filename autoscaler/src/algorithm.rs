@@ -303,6 +303,7 @@ impl Autoscaler {
             let rounded = partition_aware(
                 current,
                 desired,
+                stabilized,
                 self.spec.min_replicas,
                 self.effective_max(),
                 self.partitions,
@@ -527,31 +528,49 @@ pub fn even_splits(partitions: u32) -> Vec<u32> {
 ///
 /// With 12 partitions and 5 consumers, three consumers own one partition and two own
 /// two and five: the busiest consumer has as much work as with 4 replicas, so the
-/// fifth buys nothing for a uniform load. The count is therefore rounded *up* to the
-/// next even split, within `[min, max]`:
-/// - scaling out may overshoot the policy limit by the distance to that split (a
-///   scale-out the policies allow is never refused, only completed);
-/// - scaling in: if rounding up gives back the current count, the policies would hold
-///   the group there forever, so the next even split *below* the current count is
-///   taken instead (no lower than `min`);
+/// fifth buys nothing for a uniform load. Only even splits are used, within
+/// `[min, max]`:
+/// - scaling out rounds `desired` *up* to the next even split: it may overshoot the
+///   policy limit by the distance to that split (a scale-out the policies allow is never
+///   refused, only completed);
+/// - scaling in goes to the larger of (a) the smallest even split that still covers the
+///   load, i.e. at least `recommended` (the stabilized, metric-based count before the
+///   policies), and (b) the largest even split at or below `desired` (the policy's step,
+///   widened to an even split). If that is not below `current`, nothing changes: a
+///   group of 12 whose load needs 9 stays at 12 rather than dropping to 6 and scaling
+///   straight back out;
 /// - with no even split inside `[min, max]` (e.g. `max` 10 for 12 partitions, 7
 ///   wanted) the bound itself is used.
-pub fn partition_aware(current: u32, desired: u32, min: u32, max: u32, partitions: u32) -> u32 {
+pub fn partition_aware(
+    current: u32,
+    desired: u32,
+    recommended: u32,
+    min: u32,
+    max: u32,
+    partitions: u32,
+) -> u32 {
     if partitions == 0 || desired == current {
         return desired;
     }
-    let splits = even_splits(partitions);
-    let next_up = splits.iter().copied().find(|&s| s >= desired && s <= max);
+    let splits: Vec<u32> = even_splits(partitions)
+        .into_iter()
+        .filter(|&s| s >= min && s <= max)
+        .collect();
+    let round_up = |n: u32| splits.iter().copied().find(|&s| s >= n).unwrap_or(max);
     if desired > current {
-        return next_up.unwrap_or(max);
+        return round_up(desired);
     }
-    match next_up {
-        Some(s) if s < current => s,
-        _ => splits
-            .iter()
-            .copied()
-            .rev()
-            .find(|&s| s < current && s >= min)
-            .unwrap_or(desired.max(min)),
+    let covers_load = round_up(recommended);
+    let policy_step = splits
+        .iter()
+        .copied()
+        .rev()
+        .find(|&s| s <= desired)
+        .unwrap_or(desired.max(min));
+    let target = covers_load.max(policy_step);
+    if target < current {
+        target
+    } else {
+        current
     }
 }

@@ -297,17 +297,24 @@ fn replicas_never_exceed_the_partition_count() {
 #[test]
 fn partition_aware_uses_only_even_splits_of_the_partitions() {
     assert_eq!(even_splits(12), vec![1, 2, 3, 4, 6, 12]);
-    // Up: round up to the next even split.
-    assert_eq!(partition_aware(2, 5, 2, 12, 12), 6);
-    assert_eq!(partition_aware(4, 5, 2, 12, 12), 6);
-    assert_eq!(partition_aware(6, 7, 2, 12, 12), 12);
-    // Down: a limit of 9 from 12 would round back to 12; the next split below is taken.
-    assert_eq!(partition_aware(12, 9, 2, 12, 12), 6);
-    assert_eq!(partition_aware(12, 5, 2, 12, 12), 6);
-    assert_eq!(partition_aware(4, 3, 2, 12, 12), 3);
+    // Up: round up to the next even split (the recommendation does not matter).
+    assert_eq!(partition_aware(2, 5, 5, 2, 12, 12), 6);
+    assert_eq!(partition_aware(4, 5, 5, 2, 12, 12), 6);
+    assert_eq!(partition_aware(6, 7, 7, 2, 12, 12), 12);
+    // Down, load gone: the policy's step from 12 (10) widened to the split below, 6.
+    assert_eq!(partition_aware(12, 10, 1, 2, 12, 12), 6);
+    assert_eq!(partition_aware(12, 5, 1, 2, 12, 12), 4);
+    assert_eq!(partition_aware(4, 3, 1, 2, 12, 12), 3);
+    // Down, but the load still needs 9: 6 would not cover it, so the group stays at 12
+    // (dropping to 6 made it scale straight back out, seen in a demo run).
+    assert_eq!(partition_aware(12, 10, 9, 2, 12, 12), 12);
+    assert_eq!(partition_aware(12, 10, 7, 2, 12, 12), 12);
+    assert_eq!(partition_aware(12, 10, 6, 2, 12, 12), 6);
+    assert_eq!(partition_aware(6, 5, 5, 2, 12, 12), 6);
+    assert_eq!(partition_aware(6, 5, 4, 2, 12, 12), 4);
     // Never below min, never above max.
-    assert_eq!(partition_aware(3, 2, 2, 12, 12), 2);
-    assert_eq!(partition_aware(6, 7, 2, 10, 12), 10);
+    assert_eq!(partition_aware(3, 2, 1, 2, 12, 12), 2);
+    assert_eq!(partition_aware(6, 7, 7, 2, 10, 12), 10);
 }
 
 #[test]
@@ -327,6 +334,30 @@ fn partition_aware_mode_with_the_shipped_manifest() {
     }
     assert!(seen.iter().all(|n| 12 % n == 0), "{seen:?}");
     assert_eq!(*seen.last().unwrap(), 2);
+}
+
+#[test]
+fn partition_aware_mode_holds_twelve_while_the_load_needs_more_than_six() {
+    // 12 consumers during a spike whose lag asks for 9: halving to 6 would not keep up
+    // and the next syncs would scale straight back to 12 (a flap seen in a demo run).
+    let mut hpa = Autoscaler::new(shipped(), Mode::PartitionAware, 12);
+    let mut seen = vec![];
+    for sync in 0..40 {
+        let d = hpa.sync(secs(15 * sync), 12, Some(12.0 * 750.0));
+        seen.push(d.desired);
+    }
+    assert!(seen.iter().all(|&n| n == 12), "{seen:?}");
+    // Once the lag is gone, after the 300 s window, down in even splits.
+    let mut current = 12;
+    let mut after = vec![];
+    for minute in 0..8 {
+        current = hpa
+            .sync(secs(600 + 300 + 60 * minute), current, Some(0.0))
+            .desired;
+        after.push(current);
+    }
+    assert!(after.iter().all(|n| 12 % n == 0), "{after:?}");
+    assert_eq!(*after.last().unwrap(), 2, "{after:?}");
 }
 
 #[test]
@@ -432,20 +463,33 @@ proptest! {
     #[test]
     fn partition_aware_picks_even_splits_unless_a_bound_forbids(
         partitions in 1u32..30, min in 1u32..6, current in 1u32..30, desired in 1u32..30,
+        recommended in 0u32..30,
     ) {
         let min = min.min(partitions);
         let max = partitions;
         let current = current.clamp(min, max);
         let desired = desired.clamp(min, max);
-        let got = partition_aware(current, desired, min, max, partitions);
+        // As the algorithm produces them: scaling in, the policies only hold the
+        // stabilized recommendation back (desired >= recommended).
+        let recommended = if desired < current { recommended.min(desired) } else { desired };
+        let got = partition_aware(current, desired, recommended, min, max, partitions);
         prop_assert!(got >= min && got <= max);
         if desired > current {
             prop_assert!(got >= desired);
         }
         if desired < current {
-            prop_assert!(got < current);
+            // Never out, never below what the load needs, and never stuck: once the
+            // load fits in a lower split, the group gets there.
+            prop_assert!(got <= current);
+            prop_assert!(got >= recommended.max(min).min(current));
+            let lower_fits = even_splits(partitions)
+                .into_iter()
+                .any(|s| s >= recommended.max(min) && s < current);
+            if lower_fits {
+                prop_assert!(got < current);
+            }
         }
-        if got != desired && got != min && got != max {
+        if got != desired && got != min && got != max && got != current {
             prop_assert_eq!(partitions % got, 0);
         }
     }
