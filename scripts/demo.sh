@@ -2,7 +2,7 @@
 # The main job: a flash sale on local real infrastructure, with the consumers scaled on lag.
 #
 #   scripts/demo.sh                  full demo: the flash-sale profile once per autoscaler
-#                                    mode (upstream HPA, then partition-aware), ~7 minutes
+#                                    mode (upstream HPA, then partition-aware), about 5 minutes
 #   scripts/demo.sh --quick          one-minute version (upstream mode only) that asserts the
 #                                    audit passed and the consumers scaled out and back in
 #   options: --mode upstream|partition-aware|both   --debug (debug build, as CI uses)
