@@ -92,14 +92,11 @@ impl AuditFile {
     }
 
     pub fn write(&self, path: &std::path::Path) -> anyhow::Result<()> {
-        let file = std::fs::File::create(path)?;
-        serde_json::to_writer_pretty(std::io::BufWriter::new(file), self)?;
-        Ok(())
+        crate::json_file::write(path, self)
     }
 
     pub fn read(path: &std::path::Path) -> anyhow::Result<Self> {
-        let file = std::fs::File::open(path)?;
-        Ok(serde_json::from_reader(std::io::BufReader::new(file))?)
+        crate::json_file::read(path)
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`audit`]: the checks, as a pure function of results and rows; [`db`] reads rows;
 //!   [`audit_file`]: the audit as JSON, with orders processed per second and end-to-end
 //!   latency from the same rows.
+//! - [`json_file`]: reading and writing those JSON files.
 //! - [`report`]: Markdown and SVG plots from one or more runs' folders.
 //! - [`live_metrics`]: the run's numbers on a Prometheus `/metrics` while it lasts.
 //! - [`cli`]: the command line (`main.rs` only parses and calls it).
@@ -21,6 +22,7 @@ pub mod audit;
 pub mod audit_file;
 pub mod cli;
 pub mod db;
+pub mod json_file;
 pub mod live_metrics;
 pub mod profile;
 pub mod profile_file;
