@@ -14,6 +14,7 @@ pub mod kafka;
 pub mod kafka_stats;
 pub mod order;
 pub mod problem;
+pub mod publish_span;
 pub mod routing;
 pub mod settings;
 pub mod shutdown;

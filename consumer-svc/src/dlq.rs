@@ -56,28 +56,9 @@ impl DeadLetters {
     /// in a producer span (`publish {dlq topic}`) below the current one, the poison
     /// record's `process` span.
     pub async fn send(&self, record: &OwnedMessage, error: &EventError) -> Result<(), KafkaError> {
-        let span = tracing::info_span!(
-            "publish",
-            otel.name = %format!("publish {}", self.topic),
-            otel.kind = "producer",
-            otel.status_code = tracing::field::Empty,
-            messaging.system = "kafka",
-            messaging.operation.type = "send",
-            messaging.operation.name = "publish",
-            messaging.destination.name = %self.topic,
-            messaging.destination.partition.id = tracing::field::Empty,
-            messaging.kafka.offset = tracing::field::Empty,
-        );
+        let span = common::publish_span::publish_span(&self.topic);
         let result = self.produce(record, error).instrument(span.clone()).await;
-        match &result {
-            Ok((partition, offset)) => {
-                span.record("messaging.destination.partition.id", partition.to_string());
-                span.record("messaging.kafka.offset", offset);
-            }
-            Err(_) => {
-                span.record("otel.status_code", "ERROR");
-            }
-        }
+        common::publish_span::record_delivery(&span, result.as_ref().ok().copied());
         result.map(|_| ())
     }
 

@@ -68,33 +68,14 @@ impl Publisher {
     /// Publishes `event` keyed by its customer and waits for the acknowledgement.
     pub async fn publish(&self, event: &OrderEvent) -> Result<Acknowledged, PublishError> {
         let order_id = event.order_id.to_string();
-        let span = tracing::info_span!(
-            "publish",
-            otel.name = format!("publish {}", self.topic),
-            otel.kind = "producer",
-            otel.status_code = tracing::field::Empty,
-            messaging.system = "kafka",
-            messaging.operation.type = "send",
-            messaging.operation.name = "publish",
-            messaging.destination.name = %self.topic,
-            messaging.message.id = %order_id,
-            messaging.kafka.message.key = %event.customer_id,
-            messaging.destination.partition.id = tracing::field::Empty,
-            messaging.kafka.offset = tracing::field::Empty,
-        );
+        let span = common::publish_span::publish_span(&self.topic);
+        span.record("messaging.message.id", order_id.as_str());
+        span.record("messaging.kafka.message.key", event.customer_id.as_str());
         let result = self.send(event, &span).instrument(span.clone()).await;
-        match &result {
-            Ok(ack) => {
-                span.record(
-                    "messaging.destination.partition.id",
-                    ack.partition.to_string(),
-                );
-                span.record("messaging.kafka.offset", ack.offset);
-            }
-            Err(_) => {
-                span.record("otel.status_code", "ERROR");
-            }
-        }
+        common::publish_span::record_delivery(
+            &span,
+            result.as_ref().ok().map(|ack| (ack.partition, ack.offset)),
+        );
         result
     }
 

@@ -1,4 +1,6 @@
 //! What the telemetry tests capture: ended spans and log lines.
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -13,14 +15,14 @@ use tracing_subscriber::EnvFilter;
 
 use common::settings::LogFormat;
 
-/// Names of the spans that ended, as the exporter would have received them.
+/// The spans that ended, as the exporter would have received them.
 #[derive(Debug, Clone, Default)]
-pub struct Ended(Arc<Mutex<Vec<String>>>);
+pub struct Ended(Arc<Mutex<Vec<SpanData>>>);
 
 impl SpanProcessor for Ended {
     fn on_start(&self, _: &mut Span, _: &Context) {}
     fn on_end(&self, span: SpanData) {
-        self.0.lock().unwrap().push(span.name.into_owned());
+        self.0.lock().unwrap().push(span);
     }
     fn force_flush(&self) -> OTelSdkResult {
         Ok(())
@@ -45,8 +47,6 @@ impl Write for Output {
 }
 
 impl Output {
-    // Each test binary compiles this module; not every one reads the log lines.
-    #[allow(dead_code)]
     pub fn lines(&self) -> Vec<serde_json::Value> {
         String::from_utf8(self.0.lock().unwrap().clone())
             .unwrap()
@@ -58,6 +58,16 @@ impl Output {
 
 impl Ended {
     pub fn names(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect()
+    }
+
+    /// The ended spans themselves.
+    pub fn spans(&self) -> Vec<SpanData> {
         self.0.lock().unwrap().clone()
     }
 }
