@@ -91,20 +91,7 @@ async fn past_the_in_flight_budget_orders_get_429_with_retry_after_at_once() {
     app.wait_ready_status(200, Duration::from_secs(15)).await;
 
     proxy.cut();
-    let waiting = {
-        let client = app.client.clone();
-        let url = format!("{}/v1/orders", app.address);
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(order("FLASH-1", 1, "waits").to_string())
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = order_in_background(&app, "waits").await;
     let started = Instant::now();
     let response = app.post_order(&order("FLASH-1", 1, "refused"), None).await;
     assert!(
@@ -133,20 +120,7 @@ async fn a_full_producer_queue_answers_503_at_once() {
     app.wait_ready_status(200, Duration::from_secs(15)).await;
 
     proxy.cut();
-    let waiting = {
-        let client = app.client.clone();
-        let url = format!("{}/v1/orders", app.address);
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(order("FLASH-1", 1, "queued").to_string())
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = order_in_background(&app, "queued").await;
     let started = Instant::now();
     let response = app.post_order(&order("FLASH-1", 1, "overflow"), None).await;
     assert!(
@@ -160,4 +134,26 @@ async fn a_full_producer_queue_answers_503_at_once() {
     );
     assert_eq!(waiting.await.unwrap().unwrap(), 503);
     proxy.restore().await.unwrap();
+}
+
+/// Posts an order from a background task (it waits for the cut broker) and gives it
+/// 300 ms to take its in-flight slot or queue place; the task yields its status.
+async fn order_in_background(
+    app: &crate::helpers::TestApp,
+    customer: &str,
+) -> tokio::task::JoinHandle<Result<u16, reqwest::Error>> {
+    let client = app.client.clone();
+    let url = format!("{}/v1/orders", app.address);
+    let body = order("FLASH-1", 1, customer).to_string();
+    let task = tokio::spawn(async move {
+        client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    task
 }
