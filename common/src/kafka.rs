@@ -27,10 +27,11 @@ pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
         .set("acks", "all")
         .set("delivery.timeout.ms", &delivery_timeout)
         .set("request.timeout.ms", &request_timeout)
-        // A lone order waits for the linger before it is sent, so it adds directly to
-        // POST latency; 2 ms still lets a burst share produce requests per partition
-        // (librdkafka's default of 5 ms put single-order p50 above 6 ms here).
-        .set("linger.ms", "2")
+        // A lone order waits for the linger before it is sent (5 ms on its POST latency),
+        // but under a peak the linger decides how many produce requests the broker
+        // handles: at 10 000 orders/s, 2 ms left the broker CPU-bound and the p99 erratic
+        // (13-520 ms over five runs), 5 ms kept it at 11-21 ms. See docs/decisions.md.
+        .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", PRODUCER_QUEUE_MAX_MESSAGES)

@@ -244,13 +244,14 @@ mod tests {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&dir).expect("profiles folder") {
             let path = entry.expect("profiles entry").path();
-            let profile =
-                Profile::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert!(profile.phases.iter().any(|p| p.hot), "{}", path.display());
+            Profile::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             names.push(path.file_name().unwrap().to_string_lossy().into_owned());
         }
         names.sort();
-        assert_eq!(names, ["double-spike.yaml", "flash-sale.yaml"]);
+        assert_eq!(
+            names,
+            ["double-spike.yaml", "flash-sale.yaml", "steady-10k.yaml"]
+        );
     }
 
     #[test]
