@@ -480,6 +480,19 @@ fi
 
 ORDER_ID=""
 
+# The endpoints every service answers: /healthz, the runtime checks, /readyz, /metrics.
+# Returns 1, after stopping the container, when it never became healthy or ready.
+check_probes() { # SERVICE CONTAINER-NAME CID BASE-URL
+  local s=$1 name=$2 cid=$3 base=$4
+  if wait_http "$cid" "$base/healthz"; then pass "$s: GET /healthz 200"
+  else fail "$s: GET /healthz → $LAST_CODE" "$LAST_BODY"$'\n'"$(container_log "$name")"; stop_container "$name" "$cid"; return 1; fi
+  check_runtime "$s" "$name" "$cid"
+  if wait_http "$cid" "$base/readyz"; then pass "$s: GET /readyz 200"
+  else fail "$s: GET /readyz → $LAST_CODE within ${TIMEOUT} s" "$LAST_BODY"$'\n'"$(container_log "$name")"; stop_container "$name" "$cid"; return 1; fi
+  if wait_http "$cid" "$base/metrics"; then pass "$s: GET /metrics 200"
+  else fail "$s: GET /metrics → $LAST_CODE"; fi
+}
+
 # ------------------------------------------------------------ producer-svc --
 check_producer() {
   local s=producer-svc img=${IMAGE[producer-svc]:-} cid base="http://127.0.0.1:$PRODUCER_PORT" out
@@ -494,13 +507,7 @@ check_producer() {
   fi
   CONTAINERS+=("$cid")
   log "producer-svc container ${cid:0:12}"
-  if wait_http "$cid" "$base/healthz"; then pass "$s: GET /healthz 200"
-  else fail "$s: GET /healthz → $LAST_CODE" "$LAST_BODY"$'\n'"$(container_log producer)"; stop_container producer "$cid"; return; fi
-  check_runtime "$s" producer "$cid"
-  if wait_http "$cid" "$base/readyz"; then pass "$s: GET /readyz 200"
-  else fail "$s: GET /readyz → $LAST_CODE within ${TIMEOUT} s" "$LAST_BODY"$'\n'"$(container_log producer)"; stop_container producer "$cid"; return; fi
-  if wait_http "$cid" "$base/metrics"; then pass "$s: GET /metrics 200"
-  else fail "$s: GET /metrics → $LAST_CODE"; fi
+  check_probes "$s" producer "$cid" "$base" || return
 
   # One order. The Idempotency-Key makes a retry (say, after a 503 while the new
   # topic's leaders are elected) the same order, so retrying cannot duplicate it.
@@ -567,13 +574,7 @@ check_consumer() {
   fi
   CONTAINERS+=("$cid")
   log "consumer-svc container ${cid:0:12}"
-  if wait_http "$cid" "$base/healthz"; then pass "$s: GET /healthz 200"
-  else fail "$s: GET /healthz → $LAST_CODE" "$LAST_BODY"$'\n'"$(container_log consumer)"; stop_container consumer "$cid"; return; fi
-  check_runtime "$s" consumer "$cid"
-  if wait_http "$cid" "$base/readyz"; then pass "$s: GET /readyz 200"
-  else fail "$s: GET /readyz → $LAST_CODE within ${TIMEOUT} s" "$LAST_BODY"$'\n'"$(container_log consumer)"; stop_container consumer "$cid"; return; fi
-  if wait_http "$cid" "$base/metrics"; then pass "$s: GET /metrics 200"
-  else fail "$s: GET /metrics → $LAST_CODE"; fi
+  check_probes "$s" consumer "$cid" "$base" || return
   if [[ -n $ORDER_ID ]]; then
     if wait_http "$cid" "$base/v1/orders/$ORDER_ID"; then
       local status
