@@ -46,6 +46,8 @@ where
     T: DeserializeOwned + Serialize + Default,
 {
     let defaults = config::Config::try_from(&T::default())?;
+    // The sections `T` has: the top-level keys of its defaults.
+    let own: config::Map<String, config::Value> = defaults.clone().try_deserialize()?;
     let vars: config::Map<String, String> = vars
         .into_iter()
         .filter(|(k, _)| k.starts_with("SURGE__"))
@@ -63,7 +65,6 @@ where
         )
         .build()?;
     let mut table: config::Map<String, config::Value> = built.try_deserialize()?;
-    let own: config::Map<String, config::Value> = defaults_table::<T>()?;
     table.retain(|section, _| {
         own.contains_key(section) || !SHARED_SECTIONS.contains(&section.as_str())
     });
@@ -85,13 +86,6 @@ pub const SHARED_SECTIONS: &[&str] = &[
     "processing",
     "lag_exporter",
 ];
-
-fn defaults_table<T>() -> Result<config::Map<String, config::Value>, SettingsError>
-where
-    T: Serialize + Default,
-{
-    Ok(config::Config::try_from(&T::default())?.try_deserialize()?)
-}
 
 /// Where a service listens for HTTP.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
