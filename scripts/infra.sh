@@ -73,7 +73,26 @@ readonly TIMEOUT STOP_TIMEOUT KAFKA_TOPICS KAFKA_HEAP_OPTS KAFKA_TOOL_OPTS
 readonly KAFKA_HOME="$INFRA_DIR/kafka-$KAFKA_VERSION"
 readonly KAFKA_LIB="$KAFKA_HOME/lib"
 readonly KAFKA_RUN="$RUN_DIR/kafka"
-readonly PG_RUN="$RUN_DIR/postgres"
+# PostgreSQL runs as the `postgres` OS user, which must be able to walk down to its
+# folder. A checkout inside a private folder (`mktemp -d` makes 0700 ones) cannot be
+# reached, so then the cluster lives in a folder of its own under /var/tmp, named after
+# this checkout's infrastructure folder (so `status` and `down` find it again).
+pg_run_dir() {
+  local p=$RUN_DIR perm
+  while [[ $p != / && -n $p ]]; do
+    if [[ -e $p ]]; then
+      perm=$(stat -c %A -- "$p")
+      if [[ ${perm:9:1} != [xt] ]]; then
+        printf '/var/tmp/surge-postgres-%s' "$(printf '%s' "$INFRA_DIR" | sha256sum | cut -c1-12)"
+        return
+      fi
+    fi
+    p=$(dirname -- "$p")
+  done
+  printf '%s/postgres' "$RUN_DIR"
+}
+PG_RUN=$(pg_run_dir)
+readonly PG_RUN
 readonly PG_DATA="$PG_RUN/data"
 readonly PROM_RUN="$RUN_DIR/prometheus"
 readonly JAEGER_RUN="$RUN_DIR/jaeger"
