@@ -131,7 +131,8 @@ cmd_status() {
     status_line "$s" "$state" "$pid" "$where"
     [[ $state == running ]] || rc=3
   done
-  (($# == 0)) || return "$rc"
+  # exit, not return: a non-zero return would trip the ERR trap's message.
+  (($# == 0)) || exit "$rc"
 }
 
 cmd_env() {

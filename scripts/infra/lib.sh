@@ -181,6 +181,7 @@ describe_port_user() {
   pid=${BASH_REMATCH[1]}
   if dir=$(infra_dir_of_pid "$pid"); then
     if sup=$(supervisord_ancestor "$pid"); then
+      # shellcheck disable=SC2016 # backquotes quote a command in the message
       printf 'pid %s of another checkout (SURGE_INFRA_DIR=%s, supervisord pid %s); use it as it is or stop it with `SURGE_INFRA_DIR=%s scripts/infra.sh down`' \
         "$pid" "$dir" "$sup" "$dir"
     else
@@ -211,10 +212,10 @@ supervisor_ctl() {
   supervisorctl -c "$SUPERVISOR_CONF" "$@" 9>&-
 }
 
-# `supervisorctl status [NAME...]` output; its exit status (3 when something
-# is not running) is not an error here.
+# `supervisorctl status` output; its exit status (3 when something is not
+# running) is not an error here.
 supervisor_status() {
-  supervisor_ctl status "$@" 2>/dev/null || true
+  supervisor_ctl status 2>/dev/null || true
 }
 
 # True when our supervisord answers on its socket.
@@ -368,7 +369,9 @@ program_conf() {
     rm -f "$out.new"
     return 0
   fi
-  if [[ -f $out ]] && [[ $(group_state "$svc") != stopped ]]; then
+  local state
+  state=$(group_state "$svc")
+  if [[ -f $out && ($state == running || $state == starting) ]]; then
     warn "$svc: its configuration changed while it runs; it applies after \`scripts/infra.sh down $svc\`"
     rm -f "$out.new"
     return 0
