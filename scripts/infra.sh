@@ -86,7 +86,7 @@ cmd_up() {
 }
 
 cmd_down() {
-  local services=("$@") s i
+  local services=("$@") s i all
   if ((${#services[@]} == 0)); then
     for ((i = ${#ALL_SERVICES[@]} - 1; i >= 0; i--)); do services+=("${ALL_SERVICES[i]}"); done
   fi
@@ -96,8 +96,9 @@ cmd_down() {
     log "down: nothing runs under $INFRA_DIR"
     return 0
   fi
+  all=$(supervisor_status)
   for s in "${services[@]}"; do
-    if [[ $(group_state "$s") == stopped ]]; then
+    if [[ $(group_state "$s" "$all") == stopped ]]; then
       log "$s: not running"
     else
       stop_group "$s"
@@ -114,21 +115,22 @@ status_line() {
 # With no argument: every service, exit 0. With services named: exit 3 when
 # one of them is not running (handy for `status kafka postgres || up`).
 cmd_status() {
-  local services=("$@") s rc=0 state pid where
+  local services=("$@") s rc=0 all="" state pid where
   if ((${#services[@]})); then
     check_services "${services[@]}"
   else
     services=("${ALL_SERVICES[@]}")
   fi
+  # One supervisorctl call for every line (each call starts a Python interpreter);
+  # no socket, no supervisord: everything is stopped.
+  [[ -S $SUPERVISOR_SOCKET ]] && all=$(supervisor_status)
   for s in "${services[@]}"; do
-    state=$(group_state "$s")
-    pid=-
-    if [[ $state != stopped ]]; then
-      pid=$(program_pid "$(group_programs "$s" | head -n 1)") && pid="pid $pid" || pid=-
-    fi
+    state=$(group_state "$s" "$all")
+    # The pid of the group's first program, as supervisorctl status shows it.
+    pid=$(awk -v p="$(group_programs "$s" | head -n 1)" '$1 == p && $3 == "pid" { sub(/,$/, "", $4); print "pid " $4 }' <<<"$all")
     where=""
     has_function "${s}_describe" && where=$("${s}_describe")
-    status_line "$s" "$state" "$pid" "$where"
+    status_line "$s" "$state" "${pid:--}" "$where"
     [[ $state == running ]] || rc=3
   done
   # exit, not return: a non-zero return would trip the ERR trap's message.

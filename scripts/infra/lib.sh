@@ -289,13 +289,6 @@ program_state() {
   printf '%s' "${status#* }"
 }
 
-program_pid() {
-  local pid
-  pid=$(supervisor_ctl pid "$1" 2>/dev/null) || return 1
-  [[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
-  printf '%s' "$pid"
-}
-
 # The log file supervisord writes PROGRAM's output to.
 program_log() {
   local short=${1#*:}
@@ -319,15 +312,18 @@ group_programs() {
   fi
 }
 
-# running (all programs RUNNING), starting, failed (one FATAL/EXITED/BACKOFF
-# while others run or it was meant to), or stopped.
+# running (all programs RUNNING), starting, failed (one FATAL/BACKOFF) or
+# stopped. STATUS is `supervisorctl status` output when the caller has it
+# already (each supervisorctl call starts a Python interpreter).
 group_state() {
-  local svc=$1 p state running=0 other=0 failed=0 starting=0 all
-  supervisor_answers || {
-    printf 'stopped'
-    return
-  }
-  all=$(supervisor_status)
+  local svc=$1 all=${2-} p state running=0 other=0 failed=0 starting=0
+  if (($# < 2)); then
+    supervisor_answers || {
+      printf 'stopped'
+      return
+    }
+    all=$(supervisor_status)
+  fi
   while read -r p; do
     [[ -n $p ]] || continue
     state=$(awk -v p="$p" '$1 == p { print $2 }' <<<"$all")
