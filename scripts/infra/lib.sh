@@ -185,7 +185,7 @@ describe_port_user() {
       printf 'pid %s of another checkout (SURGE_INFRA_DIR=%s, supervisord pid %s); use it as it is or stop it with `SURGE_INFRA_DIR=%s scripts/infra.sh down`' \
         "$pid" "$dir" "$sup" "$dir"
     else
-      printf 'pid %s, started for SURGE_INFRA_DIR=%s without supervisord (by an earlier scripts/infra.sh); stop that pid once' \
+      printf 'pid %s of SURGE_INFRA_DIR=%s, not under its supervisord (left by an earlier scripts/infra.sh without supervisord, or by a supervisord that was killed); stop that pid once' \
         "$pid" "$dir"
     fi
     return
