@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use k8s_openapi::chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::process::{Exit, Launch, Process};
 use crate::probe::{self, ProbeSpec};
+use crate::process::{Exit, Launch, Process};
 
 /// `restartPolicy`, for a container (init containers use [`RestartPolicy::for_init`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,15 +163,31 @@ pub async fn supervise(
             Ok(process) => process,
             Err(error) => {
                 tracing::warn!(container = %plan.name, program = %plan.launch.program.display(), %error, "cannot start container");
-                let exit = Exit { code: 128, signal: None };
+                let exit = Exit {
+                    code: 128,
+                    signal: None,
+                };
                 let terminated = Terminated {
                     exit,
                     reason: "StartError".into(),
-                    message: Some(format!("cannot run {}: {error}", plan.launch.program.display())),
+                    message: Some(format!(
+                        "cannot run {}: {error}",
+                        plan.launch.program.display()
+                    )),
                     started_at: None,
                     finished_at: Utc::now(),
                 };
-                if !after_run(&plan, &report, terminated, &exit, &mut stop, &mut delay, restart_count).await {
+                if !after_run(
+                    &plan,
+                    &report,
+                    terminated,
+                    &exit,
+                    &mut stop,
+                    &mut delay,
+                    restart_count,
+                )
+                .await
+                {
                     return;
                 }
                 restart_count += 1;
@@ -182,7 +198,10 @@ pub async fn supervise(
         let began = Instant::now();
         tracing::info!(container = %plan.name, pid = process.pid(), restart_count, "container started");
         report.send_modify(|r| {
-            r.state = State::Running { started_at, pid: process.pid() };
+            r.state = State::Running {
+                started_at,
+                pid: process.pid(),
+            };
             r.restart_count = restart_count;
             r.started = plan.startup.is_none();
             r.ready = plan.startup.is_none() && plan.readiness.is_none();
@@ -229,8 +248,24 @@ pub async fn supervise(
                 return;
             }
         };
-        let terminated = Terminated { exit, reason, message, started_at: Some(started_at), finished_at };
-        if !after_run(&plan, &report, terminated, &exit, &mut stop, &mut delay, restart_count).await {
+        let terminated = Terminated {
+            exit,
+            reason,
+            message,
+            started_at: Some(started_at),
+            finished_at,
+        };
+        if !after_run(
+            &plan,
+            &report,
+            terminated,
+            &exit,
+            &mut stop,
+            &mut delay,
+            restart_count,
+        )
+        .await
+        {
             return;
         }
         restart_count += 1;
@@ -264,7 +299,10 @@ async fn after_run(
     );
     report.send_modify(|r| {
         r.last_termination = Some(terminated);
-        r.state = State::Waiting { reason: "CrashLoopBackOff".into(), message: Some(message) };
+        r.state = State::Waiting {
+            reason: "CrashLoopBackOff".into(),
+            message: Some(message),
+        };
         r.restart_count = restart_count;
         r.started = false;
         r.ready = false;
@@ -304,7 +342,9 @@ async fn stop_gracefully(
                     }
                 }
                 PreStop::Exec { argv } => {
-                    if let Err(error) = crate::process::run_to_completion(argv, &plan.launch, grace).await {
+                    if let Err(error) =
+                        crate::process::run_to_completion(argv, &plan.launch, grace).await
+                    {
                         tracing::warn!(container = %plan.name, %error, "preStop exec failed");
                     }
                 }
@@ -320,11 +360,15 @@ async fn stop_gracefully(
     // Like the kubelet, give SIGTERM at least 2 s even when preStop used the whole period.
     let remaining = deadline
         .saturating_duration_since(Instant::now())
-        .max(if grace.is_zero() { Duration::ZERO } else { Duration::from_secs(2) });
-    process
-        .stop(remaining)
-        .await
-        .unwrap_or(Exit { code: 137, signal: Some(9) })
+        .max(if grace.is_zero() {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(2)
+        });
+    process.stop(remaining).await.unwrap_or(Exit {
+        code: 137,
+        signal: Some(9),
+    })
 }
 
 /// Runs the startup probe, then readiness and liveness; resolves with a message when the

@@ -65,7 +65,9 @@ pub enum EnvError {
     SecretMissing(String),
     #[error("couldn't find key {key} in Secret {name}")]
     SecretKeyMissing { name: String, key: String },
-    #[error("key {key} in Secret {name} is not UTF-8 text, so it cannot be an environment variable")]
+    #[error(
+        "key {key} in Secret {name} is not UTF-8 text, so it cannot be an environment variable"
+    )]
     SecretNotText { name: String, key: String },
     #[error("env {name}: fieldRef {path:?} is not supported")]
     UnsupportedFieldPath { name: String, path: String },
@@ -186,10 +188,11 @@ pub fn resolve(
             match sources.secrets.get(&s.name).cloned().flatten() {
                 Some(data) => {
                     for (key, value) in data {
-                        let value = String::from_utf8(value).map_err(|_| EnvError::SecretNotText {
-                            name: s.name.clone(),
-                            key: key.clone(),
-                        })?;
+                        let value =
+                            String::from_utf8(value).map_err(|_| EnvError::SecretNotText {
+                                name: s.name.clone(),
+                                key: key.clone(),
+                            })?;
                         set(&mut env, format!("{prefix}{key}"), value);
                     }
                 }
@@ -227,13 +230,12 @@ fn value_from(
     sources: &Sources,
 ) -> Result<Option<String>, EnvError> {
     if let Some(field) = &source.field_ref {
-        return fields
-            .get(&field.field_path)
-            .map(Some)
-            .ok_or_else(|| EnvError::UnsupportedFieldPath {
+        return fields.get(&field.field_path).map(Some).ok_or_else(|| {
+            EnvError::UnsupportedFieldPath {
                 name: name.to_owned(),
                 path: field.field_path.clone(),
-            });
+            }
+        });
     }
     if let Some(key_ref) = &source.config_map_key_ref {
         let optional = key_ref.optional == Some(true);
@@ -263,12 +265,14 @@ fn value_from(
             };
         };
         return match data.get(&key_ref.key) {
-            Some(value) => String::from_utf8(value.clone()).map(Some).map_err(|_| {
-                EnvError::SecretNotText {
-                    name: key_ref.name.clone(),
-                    key: key_ref.key.clone(),
-                }
-            }),
+            Some(value) => {
+                String::from_utf8(value.clone())
+                    .map(Some)
+                    .map_err(|_| EnvError::SecretNotText {
+                        name: key_ref.name.clone(),
+                        key: key_ref.key.clone(),
+                    })
+            }
             None if optional => Ok(None),
             None => Err(EnvError::SecretKeyMissing {
                 name: key_ref.name.clone(),
@@ -340,7 +344,10 @@ mod tests {
         sources.config_maps.insert("absent".into(), None);
         sources.secrets.insert(
             "db".into(),
-            Some(BTreeMap::from([("password".to_owned(), b"s3cret".to_vec())])),
+            Some(BTreeMap::from([(
+                "password".to_owned(),
+                b"s3cret".to_vec(),
+            )])),
         );
         sources.secrets.insert("gone".into(), None);
         sources
@@ -390,7 +397,10 @@ mod tests {
         assert_eq!(map["APP"], "web");
         assert_eq!(map["PASSWORD"], "s3cret");
         assert_eq!(map["LEVEL"], "debug");
-        assert!(!map.contains_key("MAYBE"), "an optional missing ref is left out");
+        assert!(
+            !map.contains_key("MAYBE"),
+            "an optional missing ref is left out"
+        );
         // A variable defined after the reference is not expanded (definition order).
         assert_eq!(map["URL"], "http://127.1.0.7:8081/web-1?later=$(LATER)");
     }
@@ -424,15 +434,24 @@ mod tests {
             ),
             (
                 json!({"name": "c", "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "NOPE"}}}]}),
-                EnvError::ConfigMapKeyMissing { name: "settings".into(), key: "NOPE".into() },
+                EnvError::ConfigMapKeyMissing {
+                    name: "settings".into(),
+                    key: "NOPE".into(),
+                },
             ),
             (
                 json!({"name": "c", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "db", "key": "user"}}}]}),
-                EnvError::SecretKeyMissing { name: "db".into(), key: "user".into() },
+                EnvError::SecretKeyMissing {
+                    name: "db".into(),
+                    key: "user".into(),
+                },
             ),
             (
                 json!({"name": "c", "env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "spec.hostname"}}}]}),
-                EnvError::UnsupportedFieldPath { name: "X".into(), path: "spec.hostname".into() },
+                EnvError::UnsupportedFieldPath {
+                    name: "X".into(),
+                    path: "spec.hostname".into(),
+                },
             ),
             (
                 json!({"name": "c", "env": [{"name": "X", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]}),

@@ -67,7 +67,10 @@ mod tests {
     #[test]
     fn maps_the_last_segment_without_tag_or_digest() {
         assert_eq!(binary_name("consumer-svc").unwrap(), "consumer-svc");
-        assert_eq!(binary_name("surge/consumer-svc:dev").unwrap(), "consumer-svc");
+        assert_eq!(
+            binary_name("surge/consumer-svc:dev").unwrap(),
+            "consumer-svc"
+        );
         assert_eq!(
             binary_name("registry.local:5000/team/producer-svc:1.2@sha256:abc").unwrap(),
             "producer-svc"

@@ -34,7 +34,13 @@ fn memory() -> Quantity {
         .and_then(|text| {
             text.lines()
                 .find_map(|line| line.strip_prefix("MemTotal:"))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
         })
         .unwrap_or(0);
     Quantity(format!("{kib}Ki"))
@@ -61,7 +67,9 @@ fn architecture() -> &'static str {
 }
 
 fn base_status(settings: &Settings) -> NodeStatus {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let resources = BTreeMap::from([
         ("cpu".to_owned(), Quantity(cpus.to_string())),
         ("memory".to_owned(), memory()),
@@ -72,8 +80,14 @@ fn base_status(settings: &Settings) -> NodeStatus {
         capacity: Some(resources.clone()),
         allocatable: Some(resources),
         addresses: Some(vec![
-            NodeAddress { type_: "InternalIP".into(), address: crate::HOST_IP.into() },
-            NodeAddress { type_: "Hostname".into(), address: settings.node_name.clone() },
+            NodeAddress {
+                type_: "InternalIP".into(),
+                address: crate::HOST_IP.into(),
+            },
+            NodeAddress {
+                type_: "Hostname".into(),
+                address: settings.node_name.clone(),
+            },
         ]),
         node_info: Some(NodeSystemInfo {
             architecture: architecture().into(),
@@ -116,8 +130,14 @@ impl NodeRegistration {
         };
         match api.create(&PostParams::default(), &node).await {
             Ok(_) => tracing::info!(node = %name, "node registered"),
-            Err(kube::Error::Api(e)) if e.code == 409 => tracing::info!(node = %name, "node already registered"),
-            Err(error) => return Err(anyhow::Error::new(error).context(format!("cannot register node {name}"))),
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                tracing::info!(node = %name, "node already registered")
+            }
+            Err(error) => {
+                return Err(
+                    anyhow::Error::new(error).context(format!("cannot register node {name}"))
+                )
+            }
         }
         let registration = NodeRegistration {
             api,
@@ -136,7 +156,11 @@ impl NodeRegistration {
     /// Patches the Node's status with a fresh heartbeat.
     pub async fn report(&self, ready: bool) -> anyhow::Result<()> {
         let now = Time(Utc::now());
-        let transition = if ready { Time(self.ready_since) } else { now.clone() };
+        let transition = if ready {
+            Time(self.ready_since)
+        } else {
+            now.clone()
+        };
         let condition = |kind: &str, status: bool, reason: &str, message: &str| NodeCondition {
             type_: kind.to_owned(),
             status: if status { "True" } else { "False" }.to_owned(),
@@ -148,11 +172,21 @@ impl NodeRegistration {
         let mut status = self.status_base.clone();
         status.conditions = Some(vec![
             if ready {
-                condition("Ready", true, "NodeAgentReady", "node agent is running pods as processes")
+                condition(
+                    "Ready",
+                    true,
+                    "NodeAgentReady",
+                    "node agent is running pods as processes",
+                )
             } else {
                 condition("Ready", false, "NodeAgentStopped", "node agent stopped")
             },
-            condition("MemoryPressure", false, "NodeAgentNoPressure", "not measured"),
+            condition(
+                "MemoryPressure",
+                false,
+                "NodeAgentNoPressure",
+                "not measured",
+            ),
             condition("DiskPressure", false, "NodeAgentNoPressure", "not measured"),
             condition("PIDPressure", false, "NodeAgentNoPressure", "not measured"),
         ]);
@@ -160,7 +194,9 @@ impl NodeRegistration {
         self.api
             .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&body))
             .await
-            .map_err(|e| anyhow::Error::new(e).context(format!("cannot patch status of node {}", self.name)))?;
+            .map_err(|e| {
+                anyhow::Error::new(e).context(format!("cannot patch status of node {}", self.name))
+            })?;
         Ok(())
     }
 }

@@ -115,7 +115,9 @@ pub fn plan(container: &Container, cx: &PlanContext<'_>) -> Result<ContainerPlan
         "HOSTNAME".to_owned(),
         cx.pod.metadata.name.clone().unwrap_or_default(),
     )];
-    env.extend(env::resolve(container, &fields, cx.sources).map_err(|e| config_error(e.to_string()))?);
+    env.extend(
+        env::resolve(container, &fields, cx.sources).map_err(|e| config_error(e.to_string()))?,
+    );
     let (program, args) = argv(container, &binary, cx.bin_dir, &env);
     let working_dir = match &container.working_dir {
         Some(dir) => PathBuf::from(dir),
@@ -128,19 +130,22 @@ pub fn plan(container: &Container, cx: &PlanContext<'_>) -> Result<ContainerPlan
         working_dir,
         log_file: cx.paths.log_dir.join(format!("{}.log", container.name)),
     };
-    let probe = |p: &Option<k8s_openapi::api::core::v1::Probe>| -> Result<Option<ProbeSpec>, PlanError> {
-        p.as_ref()
-            .map(|p| ProbeSpec::from_probe(p, container, &cx.pod_ip))
-            .transpose()
-            .map_err(config_error)
-    };
+    let probe =
+        |p: &Option<k8s_openapi::api::core::v1::Probe>| -> Result<Option<ProbeSpec>, PlanError> {
+            p.as_ref()
+                .map(|p| ProbeSpec::from_probe(p, container, &cx.pod_ip))
+                .transpose()
+                .map_err(config_error)
+        };
     let pre_stop = container
         .lifecycle
         .as_ref()
         .and_then(|l| l.pre_stop.as_ref())
         .map(|hook| {
             if let Some(sleep) = &hook.sleep {
-                Ok(PreStop::Sleep(Duration::from_secs(sleep.seconds.max(0) as u64)))
+                Ok(PreStop::Sleep(Duration::from_secs(
+                    sleep.seconds.max(0) as u64
+                )))
             } else if let Some(http) = &hook.http_get {
                 probe::http_url(http, container, &cx.pod_ip).map(|url| PreStop::Http { url })
             } else if let Some(exec) = &hook.exec {

@@ -53,7 +53,11 @@ fn pod_grace(pod: &Pod) -> Duration {
     let seconds = pod
         .metadata
         .deletion_grace_period_seconds
-        .or_else(|| pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+        .or_else(|| {
+            pod.spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+        })
         .unwrap_or(30);
     Duration::from_secs(seconds.max(0) as u64)
 }
@@ -79,7 +83,9 @@ impl Slot {
     fn start(&mut self, plan: ContainerPlan, backoff: Backoff, http: reqwest::Client) {
         let (stop_tx, stop_rx) = watch::channel(None);
         let report = self.report.clone();
-        tokio::spawn(async move { container::supervise(plan, backoff, http, stop_rx, report).await });
+        tokio::spawn(
+            async move { container::supervise(plan, backoff, http, stop_rx, report).await },
+        );
         self.stop = Some(stop_tx);
     }
 
@@ -153,9 +159,12 @@ pub async fn run(
             .iter()
             .map(|_| Slot::new(ContainerReport::waiting("ContainerCreating", None)))
             .collect(),
-        failed_reason: pod_ip
-            .is_empty()
-            .then(|| ("OutOfPodIPs".to_owned(), "no free pod IP on this node".to_owned())),
+        failed_reason: pod_ip.is_empty().then(|| {
+            (
+                "OutOfPodIPs".to_owned(),
+                "no free pod IP on this node".to_owned(),
+            )
+        }),
         agent_stopping: false,
         last_patched: None,
         last_warning: None,
@@ -214,7 +223,9 @@ impl Worker {
                 return stop;
             }
             if *agent_stop.borrow() {
-                return Stop::AgentStopping { grace: pod_grace(&self.pod) };
+                return Stop::AgentStopping {
+                    grace: pod_grace(&self.pod),
+                };
             }
             if self.failed_reason.is_none() {
                 if plans.is_none() {
@@ -277,7 +288,9 @@ impl Worker {
                 return stop;
             }
             if *agent_stop.borrow() {
-                return Stop::AgentStopping { grace: Duration::ZERO };
+                return Stop::AgentStopping {
+                    grace: Duration::ZERO,
+                };
             }
             tokio::select! {
                 _ = updates.changed() => {
@@ -297,10 +310,23 @@ impl Worker {
             Stop::AgentStopping { grace } => (grace, !was_terminal, false),
         };
         self.agent_stopping = matches!(stop, Stop::AgentStopping { .. });
-        let running = self.init.iter().chain(&self.containers).any(|s| s.stop.is_some());
+        let running = self
+            .init
+            .iter()
+            .chain(&self.containers)
+            .any(|s| s.stop.is_some());
         if running {
             tracing::info!(pod = %self.name(), ?grace, "stopping pod");
-            self.event(EventType::Normal, "Killing", "Stopping", format!("Stopping the pod's containers (grace period {}s)", grace.as_secs())).await;
+            self.event(
+                EventType::Normal,
+                "Killing",
+                "Stopping",
+                format!(
+                    "Stopping the pod's containers (grace period {}s)",
+                    grace.as_secs()
+                ),
+            )
+            .await;
         }
         for slot in self.init.iter_mut().chain(self.containers.iter_mut()) {
             slot.request_stop(grace);
@@ -310,13 +336,21 @@ impl Worker {
         let all_done = async {
             loop {
                 let mut reports = self.subscribe_reports();
-                if self.init.iter().chain(&self.containers).all(|s| s.report().done) {
+                if self
+                    .init
+                    .iter()
+                    .chain(&self.containers)
+                    .all(|s| s.report().done)
+                {
                     return;
                 }
                 any_changed(&mut reports).await;
             }
         };
-        if tokio::time::timeout(grace + Duration::from_secs(10), all_done).await.is_err() {
+        if tokio::time::timeout(grace + Duration::from_secs(10), all_done)
+            .await
+            .is_err()
+        {
             tracing::warn!(pod = %self.name(), "containers did not report their stop in time");
         }
         if report {
@@ -326,7 +360,10 @@ impl Worker {
             let uid = self.pod.metadata.uid.clone();
             let params = DeleteParams {
                 grace_period_seconds: Some(0),
-                preconditions: Some(Preconditions { uid, resource_version: None }),
+                preconditions: Some(Preconditions {
+                    uid,
+                    resource_version: None,
+                }),
                 ..DeleteParams::default()
             };
             match self.api.delete(&self.name(), &params).await {
@@ -340,18 +377,32 @@ impl Worker {
 
     /// Fetches what the environments refer to and plans every container; on failure says
     /// which slot (init containers first) cannot start.
-    async fn prepare(&self) -> Result<(Vec<ContainerPlan>, Vec<ContainerPlan>), (usize, PlanError)> {
+    async fn prepare(
+        &self,
+    ) -> Result<(Vec<ContainerPlan>, Vec<ContainerPlan>), (usize, PlanError)> {
         let spec = self.pod.spec.clone().unwrap_or_default();
         let init_specs = spec.init_containers.clone().unwrap_or_default();
         let all = init_specs.iter().chain(&spec.containers);
         let sources = self.fetch_sources(all).await.map_err(|message| {
-            (0, PlanError { reason: "CreateContainerConfigError", message })
+            (
+                0,
+                PlanError {
+                    reason: "CreateContainerConfigError",
+                    message,
+                },
+            )
         })?;
         let settings = &self.shared.settings;
         let paths = PodPaths::new(&settings.root_dir, &settings.log_dir(), &self.pod);
         if let Err(error) = std::fs::create_dir_all(&paths.log_dir) {
             let message = format!("cannot create {}: {error}", paths.log_dir.display());
-            return Err((0, PlanError { reason: "CreateContainerError", message }));
+            return Err((
+                0,
+                PlanError {
+                    reason: "CreateContainerError",
+                    message,
+                },
+            ));
         }
         let policy = RestartPolicy::parse(spec.restart_policy.as_deref());
         let cx = |policy: RestartPolicy| PlanContext {
@@ -372,15 +423,33 @@ impl Worker {
         for (i, c) in spec.containers.iter().enumerate() {
             let planned = plan::plan(c, &cx(policy)).map_err(|e| (init_specs.len() + i, e))?;
             if let Err(error) = std::fs::create_dir_all(&planned.launch.working_dir) {
-                let message = format!("cannot create {}: {error}", planned.launch.working_dir.display());
-                return Err((init_specs.len() + i, PlanError { reason: "CreateContainerError", message }));
+                let message = format!(
+                    "cannot create {}: {error}",
+                    planned.launch.working_dir.display()
+                );
+                return Err((
+                    init_specs.len() + i,
+                    PlanError {
+                        reason: "CreateContainerError",
+                        message,
+                    },
+                ));
             }
             main.push(planned);
         }
         for planned in &init {
             if let Err(error) = std::fs::create_dir_all(&planned.launch.working_dir) {
-                let message = format!("cannot create {}: {error}", planned.launch.working_dir.display());
-                return Err((0, PlanError { reason: "CreateContainerError", message }));
+                let message = format!(
+                    "cannot create {}: {error}",
+                    planned.launch.working_dir.display()
+                );
+                return Err((
+                    0,
+                    PlanError {
+                        reason: "CreateContainerError",
+                        message,
+                    },
+                ));
             }
         }
         Ok((init, main))
@@ -428,13 +497,19 @@ impl Worker {
         } else {
             &self.containers[slot - self.init.len()]
         };
-        target
-            .report
-            .send_modify(|r| *r = ContainerReport::waiting(error.reason, Some(error.message.clone())));
+        target.report.send_modify(|r| {
+            *r = ContainerReport::waiting(error.reason, Some(error.message.clone()))
+        });
         if self.last_warning.as_deref() != Some(error.message.as_str()) {
             tracing::warn!(pod = %self.name(), reason = error.reason, message = %error.message, "container cannot start");
             self.last_warning = Some(error.message.clone());
-            self.event(EventType::Warning, error.reason, "Starting", error.message.clone()).await;
+            self.event(
+                EventType::Warning,
+                error.reason,
+                "Starting",
+                error.message.clone(),
+            )
+            .await;
         }
     }
 
@@ -477,7 +552,9 @@ impl Worker {
             .await
         {
             Ok(_) => self.last_patched = Some(body),
-            Err(error) => tracing::warn!(pod = %self.name(), %error, "status patch failed; retrying"),
+            Err(error) => {
+                tracing::warn!(pod = %self.name(), %error, "status patch failed; retrying")
+            }
         }
     }
 }

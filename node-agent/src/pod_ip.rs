@@ -63,7 +63,10 @@ mod tests {
         let b = pool.allocate("b").unwrap();
         assert_ne!(a, b);
         assert_eq!(pool.allocate("a").unwrap(), a);
-        assert_eq!(pool.allocate("c"), Err(Exhausted("127.1.0.0/30".parse().unwrap())));
+        assert_eq!(
+            pool.allocate("c"),
+            Err(Exhausted("127.1.0.0/30".parse().unwrap()))
+        );
     }
 
     #[test]

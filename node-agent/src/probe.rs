@@ -59,7 +59,9 @@ pub fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, St
                 .flatten()
                 .find(|p| p.name.as_deref() == Some(name.as_str()))
                 .map(|p| p.container_port)
-                .ok_or_else(|| format!("container {} has no port named {name:?}", container.name))?,
+                .ok_or_else(|| {
+                    format!("container {} has no port named {name:?}", container.name)
+                })?,
         },
     };
     u16::try_from(number)
@@ -69,10 +71,16 @@ pub fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, St
 }
 
 /// The URL an httpGet action targets on a pod at `pod_ip`.
-pub fn http_url(action: &HTTPGetAction, container: &Container, pod_ip: &str) -> Result<String, String> {
+pub fn http_url(
+    action: &HTTPGetAction,
+    container: &Container,
+    pod_ip: &str,
+) -> Result<String, String> {
     let scheme = action.scheme.as_deref().unwrap_or("HTTP");
     if !scheme.eq_ignore_ascii_case("http") {
-        return Err(format!("httpGet scheme {scheme} is not supported (only HTTP)"));
+        return Err(format!(
+            "httpGet scheme {scheme} is not supported (only HTTP)"
+        ));
     }
     let host = action.host.as_deref().unwrap_or(pod_ip);
     let port = resolve_port(&action.port, container)?;
@@ -132,7 +140,10 @@ pub async fn check_once(
             for (name, value) in headers {
                 request = request.header(name, value);
             }
-            let response = request.send().await.map_err(|e| format!("GET {url}: {e}"))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
             let status = response.status();
             if status.is_success() || status.is_redirection() {
                 Ok(())
@@ -141,12 +152,17 @@ pub async fn check_once(
             }
         }
         Check::Tcp { host, port } => {
-            match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host.as_str(), *port)))
-                .await
+            match tokio::time::timeout(
+                timeout,
+                tokio::net::TcpStream::connect((host.as_str(), *port)),
+            )
+            .await
             {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(format!("connect {host}:{port}: {e}")),
-                Err(_) => Err(format!("connect {host}:{port}: timed out after {timeout:?}")),
+                Err(_) => Err(format!(
+                    "connect {host}:{port}: timed out after {timeout:?}"
+                )),
             }
         }
         Check::Exec { argv } => match run_to_completion(argv, launch, timeout).await? {
@@ -230,14 +246,19 @@ mod tests {
     use serde_json::json;
 
     fn container() -> Container {
-        serde_json::from_value(json!({"name": "web", "ports": [{"name": "http", "containerPort": 8080}]}))
-            .unwrap()
+        serde_json::from_value(
+            json!({"name": "web", "ports": [{"name": "http", "containerPort": 8080}]}),
+        )
+        .unwrap()
     }
 
     #[test]
     fn named_ports_resolve_through_the_container_ports() {
         let c = container();
-        assert_eq!(resolve_port(&IntOrString::String("http".into()), &c), Ok(8080));
+        assert_eq!(
+            resolve_port(&IntOrString::String("http".into()), &c),
+            Ok(8080)
+        );
         assert_eq!(resolve_port(&IntOrString::Int(9000), &c), Ok(9000));
         assert!(resolve_port(&IntOrString::String("metrics".into()), &c).is_err());
         assert!(resolve_port(&IntOrString::Int(70000), &c).is_err());
@@ -272,7 +293,11 @@ mod tests {
         assert_eq!(verdict.record(true), Some(true));
         assert_eq!(verdict.record(true), None);
         assert_eq!(verdict.record(false), None);
-        assert_eq!(verdict.record(true), None, "a success resets the failure count");
+        assert_eq!(
+            verdict.record(true),
+            None,
+            "a success resets the failure count"
+        );
         assert_eq!(verdict.record(false), None);
         assert_eq!(verdict.record(false), Some(false));
     }

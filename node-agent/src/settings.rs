@@ -24,7 +24,11 @@ pub struct Settings {
     pub bin_dir: PathBuf,
 
     /// Folder for the pods' working folders (`pods/<uid>/<container>`).
-    #[arg(long, env = "NODE_AGENT_ROOT_DIR", default_value = "/var/tmp/surge-node-agent")]
+    #[arg(
+        long,
+        env = "NODE_AGENT_ROOT_DIR",
+        default_value = "/var/tmp/surge-node-agent"
+    )]
     pub root_dir: PathBuf,
 
     /// Folder for container logs (`<namespace>_<pod>_<uid>/<container>.log`); default `<root-dir>/logs`.
@@ -48,7 +52,11 @@ pub struct Settings {
     pub restart_backoff_ms: u64,
 
     /// Longest restart back-off, in milliseconds.
-    #[arg(long, env = "NODE_AGENT_RESTART_BACKOFF_MAX_MS", default_value_t = 300_000)]
+    #[arg(
+        long,
+        env = "NODE_AGENT_RESTART_BACKOFF_MAX_MS",
+        default_value_t = 300_000
+    )]
     pub restart_backoff_max_ms: u64,
 
     /// Taints the Node is registered with, `key=value:Effect` (repeatable), as the kubelet's
@@ -78,7 +86,9 @@ fn taint(text: &str) -> Result<Taint, String> {
         .rsplit_once(':')
         .ok_or_else(|| format!("{text:?}: expected key=value:Effect"))?;
     if !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
-        return Err(format!("{text:?}: effect must be NoSchedule, PreferNoSchedule or NoExecute"));
+        return Err(format!(
+            "{text:?}: effect must be NoSchedule, PreferNoSchedule or NoExecute"
+        ));
     }
     let (key, value) = match key_value.split_once('=') {
         Some((key, value)) => (key, Some(value.to_owned())),
@@ -126,28 +136,48 @@ mod tests {
         let settings = Settings::try_parse_from(["node-agent", "--bin-dir", "/opt/bin"]).unwrap();
         assert_eq!(settings.node_name, "local");
         assert_eq!(settings.pod_cidr.to_string(), "127.1.0.0/16");
-        assert_eq!(settings.log_dir(), PathBuf::from("/var/tmp/surge-node-agent/logs"));
+        assert_eq!(
+            settings.log_dir(),
+            PathBuf::from("/var/tmp/surge-node-agent/logs")
+        );
         assert!(settings.taints.is_empty(), "no taints unless asked for");
     }
 
     #[test]
     fn taints_parse_like_the_kubelet_flag() {
         let settings = Settings::try_parse_from([
-            "node-agent", "--bin-dir", "/b", "--register-with-taints", "dedicated=test:NoSchedule,gpu:NoExecute",
+            "node-agent",
+            "--bin-dir",
+            "/b",
+            "--register-with-taints",
+            "dedicated=test:NoSchedule,gpu:NoExecute",
         ])
         .unwrap();
         assert_eq!(settings.taints.len(), 2);
         assert_eq!(settings.taints[0].key, "dedicated");
         assert_eq!(settings.taints[0].value.as_deref(), Some("test"));
         assert_eq!(settings.taints[1].effect, "NoExecute");
-        assert!(Settings::try_parse_from(["node-agent", "--bin-dir", "/b", "--register-with-taints", "k=v:Sometimes"]).is_err());
+        assert!(Settings::try_parse_from([
+            "node-agent",
+            "--bin-dir",
+            "/b",
+            "--register-with-taints",
+            "k=v:Sometimes"
+        ])
+        .is_err());
     }
 
     #[test]
     fn a_pod_range_outside_loopback_is_refused() {
-        let error = Settings::try_parse_from(["node-agent", "--bin-dir", "/b", "--pod-cidr", "10.0.0.0/24"])
-            .unwrap_err()
-            .to_string();
+        let error = Settings::try_parse_from([
+            "node-agent",
+            "--bin-dir",
+            "/b",
+            "--pod-cidr",
+            "10.0.0.0/24",
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("not inside 127.0.0.0/8"), "{error}");
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
-    ContainerStatus, Pod, PodCondition, PodIP, PodStatus, HostIP,
+    ContainerStatus, HostIP, Pod, PodCondition, PodIP, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::chrono::{DateTime, Utc};
@@ -20,7 +20,13 @@ pub struct Conditions {
 }
 
 impl Conditions {
-    fn condition(&mut self, kind: &'static str, status: bool, reason: Option<&str>, now: DateTime<Utc>) -> PodCondition {
+    fn condition(
+        &mut self,
+        kind: &'static str,
+        status: bool,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> PodCondition {
         let entry = self.seen.entry(kind).or_insert((status, now));
         if entry.0 != status {
             *entry = (status, now);
@@ -29,7 +35,11 @@ impl Conditions {
             type_: kind.to_owned(),
             status: if status { "True" } else { "False" }.to_owned(),
             last_transition_time: Some(Time(entry.1)),
-            reason: if status { None } else { reason.map(str::to_owned) },
+            reason: if status {
+                None
+            } else {
+                reason.map(str::to_owned)
+            },
             ..Default::default()
         }
     }
@@ -109,10 +119,7 @@ fn phase(observed: &Observed<'_>) -> &'static str {
     if observed.failed_reason.is_some() {
         return "Failed";
     }
-    let init_failed = observed
-        .init
-        .iter()
-        .any(|r| r.done && !r.succeeded());
+    let init_failed = observed.init.iter().any(|r| r.done && !r.succeeded());
     if init_failed {
         return "Failed";
     }
@@ -129,7 +136,8 @@ fn phase(observed: &Observed<'_>) -> &'static str {
         };
     }
     let under_way = containers.iter().any(|r| {
-        matches!(r.state, State::Running { .. } | State::Terminated(_)) || r.last_termination.is_some()
+        matches!(r.state, State::Running { .. } | State::Terminated(_))
+            || r.last_termination.is_some()
     });
     if under_way {
         "Running"
@@ -139,38 +147,70 @@ fn phase(observed: &Observed<'_>) -> &'static str {
 }
 
 /// The status to patch.
-pub fn compose(observed: &Observed<'_>, conditions: &mut Conditions, now: DateTime<Utc>) -> PodStatus {
+pub fn compose(
+    observed: &Observed<'_>,
+    conditions: &mut Conditions,
+    now: DateTime<Utc>,
+) -> PodStatus {
     let spec = observed.pod.spec.as_ref();
-    let init_specs = spec.and_then(|s| s.init_containers.as_deref()).unwrap_or_default();
+    let init_specs = spec
+        .and_then(|s| s.init_containers.as_deref())
+        .unwrap_or_default();
     let specs = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
     let phase = phase(observed);
     let initialized = observed.init.iter().all(ContainerReport::succeeded);
     let running = phase == "Running";
     let containers_ready = running && observed.containers.iter().all(|r| r.ready);
-    let statuses = |specs: &[k8s_openapi::api::core::v1::Container], reports: &[ContainerReport]| {
+    let statuses = |specs: &[k8s_openapi::api::core::v1::Container],
+                    reports: &[ContainerReport]| {
         specs
             .iter()
             .zip(reports)
             .map(|(c, r)| container_status(&c.name, c.image.as_deref().unwrap_or_default(), r))
             .collect::<Vec<_>>()
     };
-    let not_ready = if initialized { "ContainersNotReady" } else { "PodNotInitialized" };
+    let not_ready = if initialized {
+        "ContainersNotReady"
+    } else {
+        "PodNotInitialized"
+    };
     PodStatus {
         phase: Some(phase.to_owned()),
         host_ip: Some(observed.host_ip.clone()),
-        host_ips: Some(vec![HostIP { ip: observed.host_ip.clone() }]),
+        host_ips: Some(vec![HostIP {
+            ip: observed.host_ip.clone(),
+        }]),
         pod_ip: Some(observed.pod_ip.clone()),
-        pod_ips: Some(vec![PodIP { ip: observed.pod_ip.clone() }]),
+        pod_ips: Some(vec![PodIP {
+            ip: observed.pod_ip.clone(),
+        }]),
         start_time: Some(Time(observed.start_time)),
-        reason: observed.failed_reason.as_ref().map(|(reason, _)| reason.clone()),
-        message: observed.failed_reason.as_ref().map(|(_, message)| message.clone()),
+        reason: observed
+            .failed_reason
+            .as_ref()
+            .map(|(reason, _)| reason.clone()),
+        message: observed
+            .failed_reason
+            .as_ref()
+            .map(|(_, message)| message.clone()),
         conditions: Some(vec![
             conditions.condition("PodScheduled", true, None, now),
-            conditions.condition("Initialized", initialized, Some("ContainersNotInitialized"), now),
-            conditions.condition("ContainersReady", containers_ready, Some("ContainersNotReady"), now),
+            conditions.condition(
+                "Initialized",
+                initialized,
+                Some("ContainersNotInitialized"),
+                now,
+            ),
+            conditions.condition(
+                "ContainersReady",
+                containers_ready,
+                Some("ContainersNotReady"),
+                now,
+            ),
             conditions.condition("Ready", containers_ready, Some(not_ready), now),
         ]),
-        init_container_statuses: (!init_specs.is_empty()).then(|| statuses(init_specs, observed.init)),
+        init_container_statuses: (!init_specs.is_empty())
+            .then(|| statuses(init_specs, observed.init)),
         container_statuses: Some(statuses(specs, observed.containers)),
         ..Default::default()
     }
@@ -193,7 +233,10 @@ mod tests {
 
     fn running(ready: bool) -> ContainerReport {
         ContainerReport {
-            state: State::Running { started_at: Utc::now(), pid: 42 },
+            state: State::Running {
+                started_at: Utc::now(),
+                pid: 42,
+            },
             last_termination: None,
             restart_count: 0,
             started: true,
@@ -219,7 +262,11 @@ mod tests {
         }
     }
 
-    fn status(init: &[ContainerReport], containers: &[ContainerReport], conditions: &mut Conditions) -> PodStatus {
+    fn status(
+        init: &[ContainerReport],
+        containers: &[ContainerReport],
+        conditions: &mut Conditions,
+    ) -> PodStatus {
         let pod = pod();
         let observed = Observed {
             pod: &pod,
@@ -235,16 +282,29 @@ mod tests {
     }
 
     fn condition(status: &PodStatus, kind: &str) -> PodCondition {
-        status.conditions.iter().flatten().find(|c| c.type_ == kind).cloned().unwrap()
+        status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == kind)
+            .cloned()
+            .unwrap()
     }
 
     #[test]
     fn a_pod_is_pending_until_its_init_containers_succeed() {
         let mut c = Conditions::default();
-        let s = status(&[running(false)], &[ContainerReport::waiting("PodInitializing", None)], &mut c);
+        let s = status(
+            &[running(false)],
+            &[ContainerReport::waiting("PodInitializing", None)],
+            &mut c,
+        );
         assert_eq!(s.phase.as_deref(), Some("Pending"));
         assert_eq!(condition(&s, "Initialized").status, "False");
-        assert_eq!(condition(&s, "Ready").reason.as_deref(), Some("PodNotInitialized"));
+        assert_eq!(
+            condition(&s, "Ready").reason.as_deref(),
+            Some("PodNotInitialized")
+        );
     }
 
     #[test]
@@ -258,7 +318,11 @@ mod tests {
         let s = status(&[terminated(0)], &[running(true)], &mut c);
         assert_eq!(condition(&s, "Ready").status, "True");
         assert_eq!(condition(&s, "ContainersReady").status, "True");
-        assert_eq!(condition(&s, "Initialized").last_transition_time, before, "unchanged condition keeps its time");
+        assert_eq!(
+            condition(&s, "Initialized").last_transition_time,
+            before,
+            "unchanged condition keeps its time"
+        );
         assert_eq!(s.pod_ip.as_deref(), Some("127.1.0.1"));
         let statuses = s.container_statuses.unwrap();
         assert!(statuses[0].ready);
@@ -268,11 +332,25 @@ mod tests {
     #[test]
     fn finished_containers_decide_succeeded_or_failed() {
         let mut c = Conditions::default();
-        assert_eq!(status(&[terminated(0)], &[terminated(0)], &mut c).phase.as_deref(), Some("Succeeded"));
+        assert_eq!(
+            status(&[terminated(0)], &[terminated(0)], &mut c)
+                .phase
+                .as_deref(),
+            Some("Succeeded")
+        );
         let failed = status(&[terminated(0)], &[terminated(3)], &mut c);
         assert_eq!(failed.phase.as_deref(), Some("Failed"));
         let state = failed.container_statuses.unwrap()[0].state.clone().unwrap();
         assert_eq!(state.terminated.unwrap().exit_code, 3);
-        assert_eq!(status(&[terminated(1)], &[ContainerReport::waiting("PodInitializing", None)], &mut c).phase.as_deref(), Some("Failed"));
+        assert_eq!(
+            status(
+                &[terminated(1)],
+                &[ContainerReport::waiting("PodInitializing", None)],
+                &mut c
+            )
+            .phase
+            .as_deref(),
+            Some("Failed")
+        );
     }
 }

@@ -25,13 +25,24 @@ fn pod_manifest(node: &TestNode, name: &str, spec: serde_json::Value) -> serde_j
 async fn a_pod_bound_to_the_node_becomes_running_and_ready_on_its_own_pod_ip() {
     let node = TestNode::start().await;
     let container = node.serving_container(json!([]));
-    node.create_pod(pod_manifest(&node, "web", json!({"containers": [container]}))).await;
+    node.create_pod(pod_manifest(
+        &node,
+        "web",
+        json!({"containers": [container]}),
+    ))
+    .await;
 
-    let pod = node.wait_for_pod("web", pod_ready, "Running and Ready").await;
+    let pod = node
+        .wait_for_pod("web", pod_ready, "Running and Ready")
+        .await;
 
     let status = pod.status.clone().unwrap();
     let ip: std::net::Ipv4Addr = status.pod_ip.clone().unwrap().parse().unwrap();
-    assert!(node.pod_cidr.contains(&ip), "pod IP {ip} outside the node's range {}", node.pod_cidr);
+    assert!(
+        node.pod_cidr.contains(&ip),
+        "pod IP {ip} outside the node's range {}",
+        node.pod_cidr
+    );
     assert_eq!(status.pod_ips.unwrap()[0].ip, ip.to_string());
     assert_eq!(status.host_ip.as_deref(), Some("127.0.0.1"));
     assert!(status.start_time.is_some());
@@ -52,11 +63,19 @@ async fn a_pod_bound_to_the_node_becomes_running_and_ready_on_its_own_pod_ip() {
 async fn the_environment_resolves_value_from_sources_and_expands_references() {
     let node = TestNode::start().await;
     let config_map: ConfigMap = serde_json::from_value(json!({
-        "metadata": {"name": "settings"}, "data": {"LEVEL": "debug", "PORT_HINT": "8000"}})).unwrap();
-    node.api::<ConfigMap>().create(&PostParams::default(), &config_map).await.unwrap();
+        "metadata": {"name": "settings"}, "data": {"LEVEL": "debug", "PORT_HINT": "8000"}}))
+    .unwrap();
+    node.api::<ConfigMap>()
+        .create(&PostParams::default(), &config_map)
+        .await
+        .unwrap();
     let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "db"}, "stringData": {"password": "s3cret"}})).unwrap();
-    node.api::<Secret>().create(&PostParams::default(), &secret).await.unwrap();
+        "metadata": {"name": "db"}, "stringData": {"password": "s3cret"}}))
+    .unwrap();
+    node.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
     let container = node.serving_container(json!([
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
@@ -71,10 +90,18 @@ async fn the_environment_resolves_value_from_sources_and_expands_references() {
         {"configMapRef": {"name": "settings"}, "prefix": "CFG_"},
         {"secretRef": {"name": "absent", "optional": true}},
     ]);
-    node.create_pod(pod_manifest(&node, "env", json!({"containers": [container]}))).await;
-    let pod = node.wait_for_pod("env", pod_ready, "Running and Ready").await;
+    node.create_pod(pod_manifest(
+        &node,
+        "env",
+        json!({"containers": [container]}),
+    ))
+    .await;
+    let pod = node
+        .wait_for_pod("env", pod_ready, "Running and Ready")
+        .await;
 
-    let env: BTreeMap<String, String> = serde_json::from_value(get_json(&pod, "/env").await).unwrap();
+    let env: BTreeMap<String, String> =
+        serde_json::from_value(get_json(&pod, "/env").await).unwrap();
     let ip = pod_ip(&pod);
     assert_eq!(env["POD_NAME"], "env");
     assert_eq!(env["POD_NAMESPACE"], node.namespace);
@@ -85,7 +112,10 @@ async fn the_environment_resolves_value_from_sources_and_expands_references() {
     assert_eq!(env["CFG_LEVEL"], "debug");
     assert_eq!(env["PASSWORD"], "s3cret");
     assert!(!env.contains_key("MISSING"));
-    assert_eq!(env["URL"], format!("http://{ip}:8000/{}/$(LEVEL)", node.namespace));
+    assert_eq!(
+        env["URL"],
+        format!("http://{ip}:8000/{}/$(LEVEL)", node.namespace)
+    );
     node.stop().await;
 }
 
@@ -100,13 +130,18 @@ async fn init_containers_run_in_order_to_success_before_the_containers() {
         "containers": [node.serving_container(json!([]))],
     });
     node.create_pod(pod_manifest(&node, "init", spec)).await;
-    let pod = node.wait_for_pod("init", pod_ready, "Running and Ready").await;
+    let pod = node
+        .wait_for_pod("init", pod_ready, "Running and Ready")
+        .await;
 
     assert_eq!(read(&log), "first\nsecond\n");
     let statuses = pod.status.unwrap().init_container_statuses.unwrap();
     for status in statuses {
         let terminated = status.state.unwrap().terminated.unwrap();
-        assert_eq!((terminated.exit_code, terminated.reason.as_deref()), (0, Some("Completed")));
+        assert_eq!(
+            (terminated.exit_code, terminated.reason.as_deref()),
+            (0, Some("Completed"))
+        );
     }
     node.stop().await;
 }
@@ -119,7 +154,9 @@ async fn a_container_exiting_non_zero_under_restart_policy_never_fails_the_pod()
         "containers": [{"name": "job", "image": WORKLOAD_IMAGE, "args": ["exit", "3"]}],
     });
     node.create_pod(pod_manifest(&node, "job", spec)).await;
-    let pod = node.wait_for_pod("job", |p| phase(p) == Some("Failed"), "Failed").await;
+    let pod = node
+        .wait_for_pod("job", |p| phase(p) == Some("Failed"), "Failed")
+        .await;
 
     let status = &pod.status.unwrap().container_statuses.unwrap()[0];
     let terminated = status.state.clone().unwrap().terminated.unwrap();
@@ -135,16 +172,35 @@ async fn an_image_without_a_local_binary_waits_with_err_image_pull() {
     let spec = json!({"containers": [{"name": "c", "image": "example.local/surge/not-built:1"}]});
     node.create_pod(pod_manifest(&node, "noimage", spec)).await;
     let waiting_reason = |p: &k8s_openapi::api::core::v1::Pod| {
-        p.status.as_ref()
+        p.status
+            .as_ref()
             .and_then(|s| s.container_statuses.as_ref())
             .and_then(|c| c.first())
             .and_then(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
     };
     let pod = node
-        .wait_for_pod("noimage", |p| waiting_reason(p).as_deref() == Some("ErrImagePull"), "waiting on ErrImagePull")
+        .wait_for_pod(
+            "noimage",
+            |p| waiting_reason(p).as_deref() == Some("ErrImagePull"),
+            "waiting on ErrImagePull",
+        )
         .await;
-    let message = pod.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0]
-        .state.as_ref().unwrap().waiting.as_ref().unwrap().message.clone().unwrap();
+    let message = pod
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0]
+        .state
+        .as_ref()
+        .unwrap()
+        .waiting
+        .as_ref()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap();
     assert!(message.contains("not-built"), "{message}");
     assert_eq!(phase(&pod), Some("Pending"));
     node.stop().await;
@@ -155,9 +211,19 @@ async fn a_failing_liveness_probe_restarts_the_container() {
     let node = TestNode::start().await;
     let mut container = node.serving_container(json!([{"name": "LIVENESS", "value": "fail"}]));
     container["livenessProbe"] = json!({"httpGet": {"path": "/live", "port": 8000}, "periodSeconds": 1, "failureThreshold": 2});
-    node.create_pod(pod_manifest(&node, "unwell", json!({"containers": [container]}))).await;
-    let pod = node.wait_for_pod("unwell", |p| restart_count(p) >= 1, "restarted").await;
-    let last = pod.status.unwrap().container_statuses.unwrap()[0].last_state.clone().unwrap();
+    node.create_pod(pod_manifest(
+        &node,
+        "unwell",
+        json!({"containers": [container]}),
+    ))
+    .await;
+    let pod = node
+        .wait_for_pod("unwell", |p| restart_count(p) >= 1, "restarted")
+        .await;
+    let last = pod.status.unwrap().container_statuses.unwrap()[0]
+        .last_state
+        .clone()
+        .unwrap();
     let terminated = last.terminated.unwrap();
     assert!(terminated.message.unwrap_or_default().contains("liveness"));
     // SIGTERM first: the workload exits 0 on it, within the grace period.
@@ -186,7 +252,10 @@ async fn deployment_pods_run_restart_after_sigkill_and_are_replaced_after_a_grac
         },
     }))
     .unwrap();
-    node.api::<Deployment>().create(&PostParams::default(), &deployment).await.unwrap();
+    node.api::<Deployment>()
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
 
     let mut ready = Vec::new();
     for _ in 0..450 {
@@ -196,24 +265,42 @@ async fn deployment_pods_run_restart_after_sigkill_and_are_replaced_after_a_grac
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(ready.len(), 2, "the ReplicaSet controller's two pods never became Ready");
-    assert_ne!(pod_ip(&ready[0]), pod_ip(&ready[1]), "each pod has its own IP");
+    assert_eq!(
+        ready.len(),
+        2,
+        "the ReplicaSet controller's two pods never became Ready"
+    );
+    assert_ne!(
+        pod_ip(&ready[0]),
+        pod_ip(&ready[1]),
+        "each pod has its own IP"
+    );
 
     // SIGKILL one process: the agent restarts it in place.
     let victim = ready[0].metadata.name.clone().unwrap();
     let pid = get_json(&ready[0], "/stats").await["pid"].as_i64().unwrap();
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
     let restarted = node
-        .wait_for_pod(&victim, |p| restart_count(p) == 1 && pod_ready(p), "restarted once and Ready")
+        .wait_for_pod(
+            &victim,
+            |p| restart_count(p) == 1 && pod_ready(p),
+            "restarted once and Ready",
+        )
         .await;
-    let last = restarted.status.unwrap().container_statuses.unwrap()[0].last_state.clone().unwrap();
+    let last = restarted.status.unwrap().container_statuses.unwrap()[0]
+        .last_state
+        .clone()
+        .unwrap();
     assert_eq!(last.terminated.unwrap().exit_code, 137, "128 + SIGKILL");
 
     // Delete the other pod: SIGTERM reaches the process, the object goes, and the
     // ReplicaSet makes a new pod.
     let deleted = ready[1].clone();
     let deleted_name = deleted.metadata.name.clone().unwrap();
-    node.pods().delete(&deleted_name, &DeleteParams::default()).await.unwrap();
+    node.pods()
+        .delete(&deleted_name, &DeleteParams::default())
+        .await
+        .unwrap();
     node.wait_for_pod_gone(&deleted_name).await;
     let marker = node.marker_dir().join(format!("{deleted_name}.term"));
     assert_eq!(read(&marker), "SIGTERM\n", "the process saw SIGTERM");
@@ -227,8 +314,15 @@ async fn deployment_pods_run_restart_after_sigkill_and_are_replaced_after_a_grac
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let uids: Vec<_> = replaced.iter().map(|p| p.metadata.uid.clone()).collect();
-    assert_eq!(replaced.len(), 2, "the ReplicaSet's replacement never became Ready");
-    assert!(!uids.contains(&deleted.metadata.uid), "the deleted pod is not among them");
+    assert_eq!(
+        replaced.len(),
+        2,
+        "the ReplicaSet's replacement never became Ready"
+    );
+    assert!(
+        !uids.contains(&deleted.metadata.uid),
+        "the deleted pod is not among them"
+    );
     node.stop().await;
 }
 
@@ -244,19 +338,38 @@ async fn the_node_is_ready_while_the_agent_runs_and_not_ready_after_it_stops() {
     assert_eq!(node_ready(&registered), Some(true));
 
     // A running pod's process is stopped with the agent.
-    node.create_pod(pod_manifest(&node, "web", json!({"containers": [node.serving_container(json!([]))]}))).await;
-    let pod = node.wait_for_pod("web", pod_ready, "Running and Ready").await;
+    node.create_pod(pod_manifest(
+        &node,
+        "web",
+        json!({"containers": [node.serving_container(json!([]))]}),
+    ))
+    .await;
+    let pod = node
+        .wait_for_pod("web", pod_ready, "Running and Ready")
+        .await;
     let pid = get_json(&pod, "/stats").await["pid"].as_i64().unwrap() as i32;
     let marker = node.marker_dir().join("web.term");
 
     let stopped = node.stop_agent_only().await;
     assert_eq!(node_ready(&stopped), Some(false));
-    assert_eq!(std::fs::read_to_string(&marker).unwrap_or_default(), "SIGTERM\n");
-    assert!(kill(Pid::from_raw(pid), None).is_err(), "the pod's process is gone");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap_or_default(),
+        "SIGTERM\n"
+    );
+    assert!(
+        kill(Pid::from_raw(pid), None).is_err(),
+        "the pod's process is gone"
+    );
     // No agent finishes this pod's deletion any more: remove it at once.
-    let force = DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() };
+    let force = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
     let _ = node.pods().delete("web", &force).await;
     let _ = std::fs::remove_dir_all(&node.dir);
-    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(node.client.clone());
-    let _ = namespaces.delete(&node.namespace, &DeleteParams::default()).await;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(node.client.clone());
+    let _ = namespaces
+        .delete(&node.namespace, &DeleteParams::default())
+        .await;
 }

@@ -32,10 +32,9 @@ pub async fn client() -> Client {
         .await
         .unwrap_or_else(|e| panic!("kubeconfig {path:?} is not usable: {e}"));
     let client = Client::try_from(config).expect("client from kubeconfig");
-    client
-        .apiserver_version()
-        .await
-        .unwrap_or_else(|e| panic!("the API server in {path:?} does not answer: {e}. {HOW_TO_START}"));
+    client.apiserver_version().await.unwrap_or_else(|e| {
+        panic!("the API server in {path:?} does not answer: {e}. {HOW_TO_START}")
+    });
     client
 }
 
@@ -72,11 +71,7 @@ impl TestNode {
         let bin_dir = dir.join("bin");
         std::fs::create_dir_all(&bin_dir).expect("test folder");
         let workload = bin_dir.join("workload");
-        let script = format!(
-            "#!{}\n{}",
-            python().display(),
-            include_str!("workload.py")
-        );
+        let script = format!("#!{}\n{}", python().display(), include_str!("workload.py"));
         std::fs::write(&workload, script).expect("write workload");
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&workload, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -89,8 +84,12 @@ impl TestNode {
         let node_name = format!("test-{id}");
         let namespace = format!("na-{id}");
         let namespaces: Api<Namespace> = Api::all(client.clone());
-        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
-        namespaces.create(&PostParams::default(), &ns).await.expect("create namespace");
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create namespace");
 
         let settings = Settings {
             node_name: node_name.clone(),
@@ -119,8 +118,17 @@ impl TestNode {
             })
             .await
         });
-        let node = TestNode { client, node_name, namespace, pod_cidr, dir, stop: Some(stop), task: Some(task) };
-        node.wait_for_node(|n| node_ready(n) == Some(true), "Ready=True").await;
+        let node = TestNode {
+            client,
+            node_name,
+            namespace,
+            pod_cidr,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        node.wait_for_node(|n| node_ready(n) == Some(true), "Ready=True")
+            .await;
         node
     }
 
@@ -130,7 +138,10 @@ impl TestNode {
 
     pub fn api<K>(&self) -> Api<K>
     where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
         K::DynamicType: Default,
     {
         Api::namespaced(self.client.clone(), &self.namespace)
@@ -163,7 +174,10 @@ impl TestNode {
 
     pub async fn create_pod(&self, spec: serde_json::Value) -> Pod {
         let pod: Pod = serde_json::from_value(spec).expect("pod manifest");
-        self.pods().create(&PostParams::default(), &pod).await.expect("create pod")
+        self.pods()
+            .create(&PostParams::default(), &pod)
+            .await
+            .expect("create pod")
     }
 
     pub async fn wait_for_node(&self, done: impl Fn(&Node) -> bool, what: &str) -> Node {
@@ -178,7 +192,11 @@ impl TestNode {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        panic!("node {} never became {what}; last seen: {:?}", self.node_name, last.map(|n| n.status));
+        panic!(
+            "node {} never became {what}; last seen: {:?}",
+            self.node_name,
+            last.map(|n| n.status)
+        );
     }
 
     /// Polls the pod until `done` holds (bounded, so a broken agent fails the test).
@@ -193,7 +211,10 @@ impl TestNode {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        panic!("pod {name} never became {what}; last status: {:#?}", last.map(|p| p.status));
+        panic!(
+            "pod {name} never became {what}; last status: {:#?}",
+            last.map(|p| p.status)
+        );
     }
 
     pub async fn wait_for_pod_gone(&self, name: &str) {
@@ -222,10 +243,17 @@ impl TestNode {
     /// removes the Node.
     pub async fn stop(mut self) -> Node {
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        let _ = namespaces.delete(&self.namespace, &DeleteParams::default()).await;
+        let _ = namespaces
+            .delete(&self.namespace, &DeleteParams::default())
+            .await;
         // Let the agent finish the namespace's pods, so none stays Terminating on a dead node.
         for _ in 0..150 {
-            let left = self.pods().list(&ListParams::default()).await.map(|l| l.items.len()).unwrap_or(0);
+            let left = self
+                .pods()
+                .list(&ListParams::default())
+                .await
+                .map(|l| l.items.len())
+                .unwrap_or(0);
             if left == 0 {
                 break;
             }
@@ -242,11 +270,15 @@ impl TestNode {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("agent task").expect("agent stopped cleanly");
+            task.await
+                .expect("agent task")
+                .expect("agent stopped cleanly");
         }
         let nodes: Api<Node> = Api::all(self.client.clone());
         let node = nodes.get(&self.node_name).await.expect("node after stop");
-        let _ = nodes.delete(&self.node_name, &DeleteParams::default()).await;
+        let _ = nodes
+            .delete(&self.node_name, &DeleteParams::default())
+            .await;
         node
     }
 }
@@ -289,7 +321,10 @@ pub fn restart_count(pod: &Pod) -> i32 {
 }
 
 pub fn pod_ip(pod: &Pod) -> String {
-    pod.status.as_ref().and_then(|s| s.pod_ip.clone()).expect("pod IP")
+    pod.status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("pod IP")
 }
 
 /// GET http://<pod IP>:8000<path> from the test, as JSON.
