@@ -242,6 +242,7 @@ pub async fn supervise(
                 };
                 report.send_modify(|r| {
                     r.state = State::Terminated(terminated);
+                    r.started = false;
                     r.ready = false;
                     r.done = true;
                 });
