@@ -34,7 +34,13 @@ done
 # --------------------------------------------------------------- packages --
 DEBS="$CACHE/debs"
 mkdir -p "$DEBS"
-apt_get() { apt-get -q -o APT::Sandbox::User=root -o DPkg::Lock::Timeout=300 "$@"; }
+# apt's binary package cache lives here too: images built for containers often turn it
+# off, and rebuilding it from the lists costs seconds on every run.
+mkdir -p "$CACHE/apt"
+apt_get() {
+  apt-get -q -o APT::Sandbox::User=root -o DPkg::Lock::Timeout=300 \
+    -o Dir::Cache::pkgcache="$CACHE/apt/pkgcache.bin" -o Dir::Cache::srcpkgcache="$CACHE/apt/srcpkgcache.bin" "$@"
+}
 # "'URI' FILE SIZE SHA256:…" per package: the candidate versions, without downloading.
 # Run in an empty folder: apt prints nothing for a file the current folder already has.
 uris() {
