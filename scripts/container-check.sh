@@ -51,7 +51,7 @@ while (($#)); do
     --dockerfile-dir) DOCKERFILE_DIR=${2:?--dockerfile-dir needs a directory}; shift ;;
     --dockerfile-dir=*) DOCKERFILE_DIR=${1#*=} ;;
     --setup-only) SETUP_ONLY=1 ;;
-    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "container-check: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
