@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Builds a container image per service with podman from a locally made base (FROM
-# scratch + the binary + the shared libraries ldd lists + the dynamic loader), runs it
-# read-only as uid 65532 against the local Kafka and PostgreSQL, and checks that it
-# answers: the CI counterpart of docker/*.Dockerfile, which needs a registry.
+# Builds each image with podman from the shipped docker/<svc>.Dockerfile (its runtime
+# stage, on a locally made copy of its distroless base, with the binary cargo already
+# built in place of the builder stage), runs it read-only as the image's own user
+# (65532) against the local Kafka and PostgreSQL, and checks that it answers.
 #
 #   scripts/container-check.sh [--profile debug|release] [--bin-dir DIR]
-#                              [--service producer-svc|consumer-svc]... [--rm-images]
+#                              [--service producer-svc|consumer-svc|loadgen]... [--rm-images]
 #   scripts/container-check.sh --setup-only     install podman and write its settings
 #
 #   --profile P     take the binaries from target/P/ (default debug)
 #   --bin-dir DIR   take them from DIR instead (e.g. a CARGO_TARGET_DIR's debug/)
-#   --service S     check only S (repeatable; default both)
+#   --service S     check only S (repeatable; default all three)
 #   --rm-images     remove the images at the end (default: keep them cached)
+#   --dockerfile-dir DIR  build from DIR/<svc>.Dockerfile instead of docker/ (to show
+#                   that a broken copy fails; scripts/container/negative-check.sh)
 #
 # The binaries must already be built (`cargo build` / `cargo test`); this script never
 # runs cargo. Kafka and PostgreSQL must be running (`scripts/infra.sh up`); every run
@@ -21,8 +23,9 @@
 # service gets to become ready and to process the order, default 60).
 #
 # podman, buildah and runc are installed with apt when missing (needs root). Its
-# settings and image storage live under <repo>/.cache/podman/ (git-ignored): nothing
-# outside is configured, and `rm -rf .cache/podman` resets it.
+# settings, image storage and the runtime base's .deb files live under
+# <repo>/.cache/podman/ (git-ignored): nothing outside is configured, and
+# `rm -rf .cache/podman` resets it.
 # Ends with `container-check: N passed, M failed`; exit status 1 when anything failed.
 set -Eeuo pipefail
 T0=$SECONDS
@@ -35,24 +38,28 @@ BIN_DIR=""
 SERVICES=()
 RM_IMAGES=0
 SETUP_ONLY=0
+DOCKERFILE_DIR=docker
 while (($#)); do
   case $1 in
     --profile) PROFILE=${2:?--profile needs debug or release}; shift ;;
     --profile=*) PROFILE=${1#*=} ;;
     --bin-dir) BIN_DIR=${2:?--bin-dir needs a directory}; shift ;;
     --bin-dir=*) BIN_DIR=${1#*=} ;;
-    --service) SERVICES+=("${2:?--service needs producer-svc or consumer-svc}"); shift ;;
+    --service) SERVICES+=("${2:?--service needs producer-svc, consumer-svc or loadgen}"); shift ;;
     --service=*) SERVICES+=("${1#*=}") ;;
     --rm-images) RM_IMAGES=1 ;;
+    --dockerfile-dir) DOCKERFILE_DIR=${2:?--dockerfile-dir needs a directory}; shift ;;
+    --dockerfile-dir=*) DOCKERFILE_DIR=${1#*=} ;;
     --setup-only) SETUP_ONLY=1 ;;
-    -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "container-check: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-((${#SERVICES[@]})) || SERVICES=(producer-svc consumer-svc)
+((${#SERVICES[@]})) || SERVICES=(producer-svc consumer-svc loadgen)
 for s in "${SERVICES[@]}"; do
-  [[ $s == producer-svc || $s == consumer-svc ]] || { echo "container-check: unknown service $s" >&2; exit 2; }
+  [[ $s == producer-svc || $s == consumer-svc || $s == loadgen ]] \
+    || { echo "container-check: unknown service $s" >&2; exit 2; }
 done
 [[ -n $BIN_DIR ]] || BIN_DIR="$ROOT/target/$PROFILE"
 BIN_DIR=$(realpath -m -- "$BIN_DIR")
@@ -102,8 +109,8 @@ fi
 # ------------------------------------------------------------------- tools --
 missing=()
 for t in podman buildah runc; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
-for t in curl psql ldd flock numfmt; do
-  command -v "$t" >/dev/null 2>&1 || die "$t is required (Debian: curl, postgresql-client, libc-bin, util-linux, coreutils)"
+for t in curl psql cmp flock numfmt dpkg-deb; do
+  command -v "$t" >/dev/null 2>&1 || die "$t is required (Debian: curl, postgresql-client, diffutils, util-linux, coreutils, dpkg)"
 done
 if ((${#missing[@]})); then
   [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1 \
@@ -252,141 +259,117 @@ for port in $PRODUCER_PORT $CONSUMER_PORT; do
 done
 
 # ------------------------------------------------------------------ images --
-# docker/<svc>.Dockerfile's runtime stage, on a base made from this machine's libraries:
-# the dynamic loader and every library ldd lists (glibc, libssl, libcrypto, zlib,
-# libgcc_s), CA certificates, a passwd/group naming uid 65532 "nonroot", /tmp. No shell.
-label_of() { # DOCKERFILE KEY: a LABEL value from the shipped Dockerfile
-  sed -n "s/.*org\.opencontainers\.image\.$2=\"\([^\"]*\)\".*/\1/p" "$1" | head -n 1
-}
+# The images are built from docker/<svc>.Dockerfile itself. Two things stand in for
+# what CI cannot pull or afford:
+# - RUNTIME_IMAGE: localhost/surge/cc-debian12:nonroot, made from the Debian packages
+#   distroless puts in cc-debian12 (scripts/container/runtime-base.sh);
+# - the `builder` stage: `--build-context builder=DIR` replaces it (buildah skips the
+#   stages nothing else needs), DIR laid out as the builder stage leaves its file
+#   system (the binary where its `install` line puts it, the workspace's config/ under
+#   its WORKDIR), holding the binary cargo already built.
+# Everything from `FROM ${RUNTIME_IMAGE}` on (COPY paths, ENV, WORKDIR, USER, LABEL,
+# ENTRYPOINT) is the shipped text, built as it is.
 crate_version() { # SVC
   local v
   v=$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' "$1/Cargo.toml" | head -n 1)
   [[ -n $v ]] || v=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
   printf '%s' "${v:-0.0.0}"
 }
-# libs_of BINARY: LIBS=(the loader and every library ldd resolves); an unresolved
-# library is an error, a static binary has none.
-LIBS=()
-libs_of() {
-  local out
-  out=$(LC_ALL=C ldd "$1" 2>&1) || true
-  if grep -q 'not found' <<<"$out"; then
-    printf 'ldd %s: missing libraries\n%s\n' "$1" "$out"
-    return 1
-  fi
-  # "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x…)" and "/lib64/ld-linux-x86-64.so.2 (0x…)"
-  mapfile -t LIBS < <(awk '$2 == "=>" && $3 ~ /^\// { print $3; next } $1 ~ /^\// { print $1 }' <<<"$out")
-  if ! grep -q 'statically linked\|not a dynamic executable' <<<"$out" && ((${#LIBS[@]} == 0)); then
-    printf 'ldd %s: no libraries and no loader found\n%s\n' "$1" "$out"
+# builder_layout DOCKERFILE SVC: sets OUT_PATH (where the builder stage installs the
+# binary) and SRC_DIR (its WORKDIR, which holds the workspace), read from the build
+# stages, never from the runtime stage under test.
+OUT_PATH=""
+SRC_DIR=""
+builder_layout() {
+  local df=$1 s=$2 build_stages
+  # Everything before the last FROM, continuation lines joined.
+  build_stages=$(awk '/^[[:space:]]*FROM[[:space:]]/ { n++ } { print n "\t" $0 }' "$df" \
+    | awk -F'\t' -v last="$(grep -c '^[[:space:]]*FROM[[:space:]]' "$df")" '$1 < last { print $2 }' \
+    | sed -e ':a' -e '/\\$/N; s/\\\n/ /; ta')
+  OUT_PATH=$(sed -n "s|.*install [^&;]*target/release/$s \(/[^ &;]*\).*|\1|p" <<<"$build_stages" | tail -n 1)
+  SRC_DIR=$(sed -n 's/^[[:space:]]*WORKDIR[[:space:]]\+\(\/[^[:space:]]*\).*/\1/p' <<<"$build_stages" | tail -n 1)
+  if [[ -z $OUT_PATH || -z $SRC_DIR ]]; then
+    printf '%s: cannot tell where the builder stage leaves %s (an `install … target/release/%s /PATH` line) or its WORKDIR\n' \
+      "$df" "$s" "$s"
     return 1
   fi
 }
-# fingerprint SVC: what the image is made of (binary, libraries, settings files, this
-# script, the commit); an image built from the same inputs is reused as it is.
-fingerprint() {
-  local bin=${BIN[$1]}
-  libs_of "$bin" >/dev/null || return 1
-  {
-    sha256sum <"$bin"
-    ((${#LIBS[@]} == 0)) || sha256sum -- "${LIBS[@]}"
-    sha256sum -- config/*.yaml "docker/$1.Dockerfile" "${BASH_SOURCE[0]}" 2>/dev/null || true
-    printf '%s %s %s %s\n' "$1" "$(crate_version "$1")" "$REVISION" "$(stat -c %Y "$bin")"
-  } | sha256sum | cut -c1-64
-}
-make_context() { # SVC DIR
-  local s=$1 dir=$2 bin=${BIN[$1]} p
+make_builder_context() { # SVC DIR: the builder stage's file system, as far as the runtime stage reads it
+  local s=$1 dir=$2
+  builder_layout "$DOCKERFILE_DIR/$s.Dockerfile" "$s" || return 1
   rm -rf "$dir"
-  mkdir -p "$dir/base/etc/ssl/certs" "$dir/base/tmp" "$dir/home/nonroot" \
-    "$dir/app/usr/local/bin" "$dir/app/etc/surge/config"
-  libs_of "$bin" || return 1
-  for p in "${LIBS[@]}"; do
-    mkdir -p "$dir/base${p%/*}"
-    cp -L -- "$p" "$dir/base$p"
-  done
-  chmod 1777 "$dir/base/tmp"
-  if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
-    cp -L /etc/ssl/certs/ca-certificates.crt "$dir/base/etc/ssl/certs/"
-  fi
-  printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' \
-    'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' >"$dir/base/etc/passwd"
-  printf '%s\n' 'root:x:0:' 'nonroot:x:65532:' >"$dir/base/etc/group"
-  cp -- "$bin" "$dir/app/usr/local/bin/$s"
-  chmod 0755 "$dir/app/usr/local/bin/$s"
-  if compgen -G 'config/*.yaml' >/dev/null; then cp config/*.yaml "$dir/app/etc/surge/config/"; fi
-  # The same (reproducible) timestamps every run, so podman's layer cache applies when
-  # nothing changed.
-  find "$dir/base" "$dir/home" "$dir/app" -exec touch -h -d @0 {} +
-
-  local df="docker/$s.Dockerfile" port
-  port=$([[ $s == producer-svc ]] && echo 8080 || echo 8081)
-  cat >"$dir/Containerfile" <<CF
-# Generated by scripts/container-check.sh: the runtime stage of $df on a base made
-# from the build machine's libraries (ldd) instead of gcr.io/distroless/cc-debian12.
-FROM scratch
-COPY base/ /
-COPY --chown=65532:65532 home/ /home/
-COPY app/ /
-ENV SURGE_CONFIG_DIR=/etc/surge/config
-WORKDIR /home/nonroot
-USER 65532:65532
-EXPOSE $port
-ENTRYPOINT ["/usr/local/bin/$s"]
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-ARG CREATED=unknown
-LABEL org.opencontainers.image.title="$s" \\
-      org.opencontainers.image.description="$(label_of "$df" description)" \\
-      org.opencontainers.image.source="$(label_of "$df" source)" \\
-      org.opencontainers.image.url="$(label_of "$df" url)" \\
-      org.opencontainers.image.vendor="$(label_of "$df" vendor)" \\
-      org.opencontainers.image.licenses="$(label_of "$df" licenses)" \\
-      org.opencontainers.image.version="\${VERSION}" \\
-      org.opencontainers.image.revision="\${REVISION}" \\
-      org.opencontainers.image.created="\${CREATED}"
-CF
+  mkdir -p "$dir$(dirname "$OUT_PATH")" "$dir$SRC_DIR/config"
+  # A hard link when the binary is on the same file system: no copy of a large debug binary.
+  ln -f -- "${BIN[$s]}" "$dir$OUT_PATH" 2>/dev/null || cp -- "${BIN[$s]}" "$dir$OUT_PATH"
+  if compgen -G 'config/*.yaml' >/dev/null; then cp config/*.yaml "$dir$SRC_DIR/config/"; fi
 }
 
 REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+RUNTIME_BASE=""
 declare -A IMAGE=()
 build_image() { # SVC
-  local s=$1 dir="$CACHE/build/$1" out rc=0 img="localhost/surge/$1:check" created user fp
-  if ! fp=$(fingerprint "$s" 2>&1); then
-    fail "$s: ldd ${BIN[$s]}" "$fp"
-    return 1
-  fi
-  if [[ $(podman image inspect --format '{{index .Labels "org.surge.check.input"}}' "$img" 2>/dev/null) == "$fp" ]]; then
-    IMAGE[$s]=$img
-    pass "$s: $img FROM scratch is up to date ($(human "$(podman image inspect --format '{{.Size}}' "$img")"))"
-    return 0
-  fi
-  if ! out=$(make_context "$s" "$dir" 2>&1); then
-    fail "$s: image context (binary + ldd libraries)" "$out"
+  local s=$1 dir="$CACHE/build/$1" df="$DOCKERFILE_DIR/$1.Dockerfile" out rc=0 img="localhost/surge/$1:check" created
+  [[ -f $df ]] || { fail "$s: $df is missing"; return 1; }
+  if ! out=$(make_builder_context "$s" "$dir" 2>&1); then
+    fail "$s: builder context for $df" "$out"
     return 1
   fi
   created=$(date -u -d "@$(stat -c %Y "${BIN[$s]}")" +%Y-%m-%dT%H:%M:%SZ)
-  out=$(podman build --layers --pull=never -q -f "$dir/Containerfile" -t "$img" \
+  # The context is the repository root, as for `docker build`; the runtime stage reads
+  # nothing from it, only from the builder context.
+  out=$(podman build --pull=never --layers=false -f "$df" -t "$img" \
+    --build-arg "RUNTIME_IMAGE=$RUNTIME_BASE" --build-context "builder=$dir" \
     --build-arg "VERSION=$(crate_version "$s")" --build-arg "REVISION=$REVISION" \
-    --build-arg "CREATED=$created" --label "org.surge.check.input=$fp" "$dir" 2>&1) || rc=$?
+    --build-arg "CREATED=$created" "$ROOT" 2>&1) || rc=$?
   if ((rc)); then
-    fail "$s: podman build $img" "$out"
-    return 1
-  fi
-  user=$(podman image inspect --format '{{.Config.User}}' "$img")
-  if [[ $user != "$UIDGID" ]]; then
-    fail "$s: image user is $user, not $UIDGID"
+    fail "$s: podman build -f $df (runtime stage on $RUNTIME_BASE)" "$out"
     return 1
   fi
   IMAGE[$s]=$img
-  pass "$s: built $img FROM scratch ($(human "$(podman image inspect --format '{{.Size}}' "$img")"), user $user)"
+  pass "$s: built $img from $df's runtime stage ($(human "$(podman image inspect --format '{{.Size}}' "$img")"))"
+  check_image "$s" "$img"
+}
+
+# What the Dockerfile declares and no run would show: the user (the Kubernetes pods
+# require a numeric 65532), the labels the build arguments fill in, and the settings
+# files under SURGE_CONFIG_DIR (the services start without them, on defaults).
+check_image() { # SVC IMAGE
+  local s=$1 img=$2 user env conf_dir mnt f problems=()
+  user=$(podman image inspect --format '{{.Config.User}}' "$img")
+  [[ $user =~ ^65532(:65532)?$ ]] || problems+=("USER is '${user}', not 65532:65532")
+  local version revision
+  version=$(podman image inspect --format '{{index .Labels "org.opencontainers.image.version"}}' "$img")
+  revision=$(podman image inspect --format '{{index .Labels "org.opencontainers.image.revision"}}' "$img")
+  [[ $version == "$(crate_version "$s")" ]] || problems+=("label org.opencontainers.image.version is '$version', not $(crate_version "$s")")
+  [[ $revision == "$REVISION" ]] || problems+=("label org.opencontainers.image.revision is '$revision', not $REVISION")
+  env=$(podman image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$img")
+  conf_dir=$(sed -n 's/^SURGE_CONFIG_DIR=//p' <<<"$env" | tail -n 1)
+  if [[ -z $conf_dir ]]; then
+    problems+=("no ENV SURGE_CONFIG_DIR: the service would read ./config below its WORKDIR")
+  elif ! mnt=$(podman image mount "$img" 2>&1); then
+    problems+=("podman image mount: $mnt")
+  else
+    for f in config/*.yaml; do
+      cmp -s -- "$f" "$mnt$conf_dir/${f##*/}" || problems+=("$conf_dir/${f##*/} is missing or differs from $f")
+    done
+    podman image unmount "$img" >/dev/null 2>&1 || true
+  fi
+  if ((${#problems[@]})); then
+    fail "$s: image settings (user, labels, $conf_dir)" "$(printf '%s\n' "${problems[@]}")"
+    unset "IMAGE[$s]"
+    return 1
+  fi
+  pass "$s: image user $user, labels version $version revision ${revision:0:12}, settings in $conf_dir"
 }
 human() { numfmt --to=iec-i --suffix=B --format='%.1f' "$1"; }
 
 # --------------------------------------------------------------- containers --
 # Every container runs as the Kubernetes manifests require: read-only root file
-# system with only /tmp writable (the pods' emptyDir), uid/gid 65532, no capabilities,
-# no privilege escalation.
+# system with only /tmp writable (the pods' emptyDir), no capabilities, no privilege
+# escalation. No --user: the image's own USER is what runs, so check_runtime sees the
+# uid the Dockerfile sets.
 RUN_OPTS=(--rm --read-only --read-only-tmpfs=false --tmpfs "/tmp:rw,nosuid,nodev,size=64m"
-  --network host --user "$UIDGID" --cap-drop ALL --security-opt no-new-privileges
+  --network host --cap-drop ALL --security-opt no-new-privileges
   --label "$LABEL" --pull never)
 
 run_detached() { # NAME IMAGE ENV... ; prints the container id
@@ -459,20 +442,32 @@ stop_container() { # NAME CID
 
 # -------------------------------------------------------------------- main --
 # A topic (and dead-letter topic) of this run's own, so nothing else's records
-# interfere; created (a JVM each) while the images are built.
-TOPICS_CREATED=1
-create_topic "$TOPIC" >"$LOGS/topic.log" 2>&1 &
-TOPIC_JOBS=($!)
-create_topic "$DLQ_TOPIC" >"$LOGS/dlq-topic.log" 2>&1 &
-TOPIC_JOBS+=($!)
+# interfere; created (a JVM each) while the images are built. loadgen alone needs none.
+NEEDS_TOPICS=0
+for s in "${SERVICES[@]}"; do [[ $s == loadgen ]] || NEEDS_TOPICS=1; done
+if ((NEEDS_TOPICS)); then
+  TOPICS_CREATED=1
+  create_topic "$TOPIC" >"$LOGS/topic.log" 2>&1 &
+  TOPIC_JOBS=($!)
+  create_topic "$DLQ_TOPIC" >"$LOGS/dlq-topic.log" 2>&1 &
+  TOPIC_JOBS+=($!)
+fi
 
-for s in "${SERVICES[@]}"; do build_image "$s" || true; done
+if out=$(bash scripts/container/runtime-base.sh "$CACHE" 2>"$LOGS/runtime-base.log"); then
+  RUNTIME_BASE=$out
+  pass "runtime base $RUNTIME_BASE (the Debian 12 packages of distroless cc-debian12)"
+  for s in "${SERVICES[@]}"; do build_image "$s" || true; done
+else
+  fail "runtime base (scripts/container/runtime-base.sh)" "$(cat "$LOGS/runtime-base.log")"
+fi
 podman image prune -f >/dev/null 2>&1 || true
 
 TOPIC_OK=1
 for j in "${TOPIC_JOBS[@]}"; do wait "$j" || TOPIC_OK=0; done
 TOPIC_JOBS=()
-if ((TOPIC_OK)); then
+if ((!NEEDS_TOPICS)); then
+  :
+elif ((TOPIC_OK)); then
   pass "topics $TOPIC and $DLQ_TOPIC created (3 partitions each)"
 else
   fail "create topics $TOPIC, $DLQ_TOPIC" "$(cat "$LOGS/topic.log" "$LOGS/dlq-topic.log")"
@@ -591,10 +586,24 @@ check_consumer() {
   stop_container consumer "$cid"
 }
 
+# ----------------------------------------------------------------- loadgen --
+# A one-shot tool: its image must start (entrypoint, libraries, user) and answer --help.
+check_loadgen() {
+  local s=loadgen img=${IMAGE[loadgen]:-} out
+  [[ -n $img ]] || { fail "$s: not run (no image)"; return; }
+  ONESHOT_ENV=()
+  if out=$(run_oneshot loadgen "$img" --help) && grep -q 'flash-sale' <<<"$out"; then
+    pass "$s: one-shot \`loadgen --help\` exited 0"
+  else
+    fail "$s: one-shot \`loadgen --help\`" "$out"
+  fi
+}
+
 # The producer first: its order is on the topic before the consumer's group starts
 # (auto.offset.reset=earliest), so the consumer's first batch processes it.
 for s in "${SERVICES[@]}"; do [[ $s == producer-svc ]] && check_producer; done
 for s in "${SERVICES[@]}"; do [[ $s == consumer-svc ]] && check_consumer; done
+for s in "${SERVICES[@]}"; do [[ $s == loadgen ]] && check_loadgen; done
 
 # ------------------------------------------------------------------- sizes --
 printf '\nbinaries from %s\n%-40s %12s %12s\n' "$BIN_DIR" "image" "image size" "binary"
@@ -604,8 +613,8 @@ for s in "${SERVICES[@]}"; do
   printf '%-40s %12s %12s\n' "$img" \
     "$(human "$(podman image inspect --format '{{.Size}}' "$img")")" "$(human "$(stat -c %s "${BIN[$s]}")")"
 done
-printf '%-40s %12s\n' "shared base (loader + ldd libraries + etc)" \
-  "$(human "$(du -sb "$CACHE/build/${SERVICES[0]}/base" | cut -f1)")"
+[[ -z $RUNTIME_BASE ]] || printf '%-40s %12s\n' "$RUNTIME_BASE (shared base)" \
+  "$(human "$(podman image inspect --format '{{.Size}}' "$RUNTIME_BASE")")"
 printf 'elapsed %d s\n\n' "$((SECONDS - T0))"
 
 summary

@@ -80,7 +80,7 @@ if ((test_status != 0)); then
   exit "$test_status"
 fi
 
-log "container images (FROM scratch + the binaries cargo test built), run read-only as non-root"
+log "container images from docker/*.Dockerfile (local distroless base + the binaries cargo test built), run read-only as non-root"
 bash scripts/container-check.sh --bin-dir target/debug
 
 log "Prometheus rules (promtool check + unit tests) and Grafana dashboard structure"
