@@ -16,7 +16,7 @@
 set -Eeuo pipefail
 
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../../versions.env
+# shellcheck source=scripts/infra/versions.env
 source "$HERE/../../versions.env"
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 
