@@ -156,6 +156,7 @@ def file_checks(ctx: Context) -> list[Result]:
     if os.path.exists(compose):
         out.append(files.check_compose_schema(compose, ctx.compose_schema))
         out.append(files.check_compose_refs(compose))
+        out.append(files.check_compose_versions(compose, os.path.join(ctx.root, "scripts/infra/versions.env")))
     else:
         r = Result("compose-schema", "docker/compose.yaml")
         r.fail("docker/compose.yaml is missing")
@@ -183,6 +184,8 @@ def self_test(ctx: Context) -> list[Result]:
         "dockerfiles": lambda d: files.check_dockerfile(os.path.join(d, "service.Dockerfile"), ctx.dockerfile_lint),
         "compose-schema": lambda d: files.check_compose_schema(os.path.join(d, "compose.yaml"), ctx.compose_schema),
         "compose-refs": lambda d: files.check_compose_refs(os.path.join(d, "compose.yaml")),
+        "compose-versions": lambda d: files.check_compose_versions(
+            os.path.join(d, "compose.yaml"), os.path.join(ctx.root, "scripts/infra/versions.env")),
         "prometheusrule-sync": lambda d: files.check_prometheusrule_sync(
             os.path.join(d, "observability/prometheus/rules"), os.path.join(d, "prometheusrule.yaml")),
         "dashboards": lambda d: files.check_dashboards(os.path.join(d, "source"), os.path.join(d, "dashboards"),

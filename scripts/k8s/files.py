@@ -234,6 +234,67 @@ def check_compose_refs(path: str) -> Result:
     return r
 
 
+# Which versions.env entry pins each image that docker/compose.yaml pulls, and how the
+# image tag spells it. Images built from this repository (with `build:`) are not here.
+COMPOSE_IMAGE_VERSIONS = {
+    "apache/kafka": ("KAFKA_VERSION", lambda v: v),
+    "postgres": ("POSTGRES_MAJOR", lambda v: v),
+    "prom/prometheus": ("PROMETHEUS_VERSION", lambda v: f"v{v}"),
+    "jaegertracing/jaeger": ("JAEGER_RELEASE", lambda v: v.removeprefix("v")),
+    "grafana/grafana": ("GRAFANA_VERSION", lambda v: v),
+    "danielqsj/kafka_exporter": ("KAFKA_EXPORTER_VERSION", lambda v: v),
+}
+
+
+def read_versions_env(path: str) -> dict[str, str]:
+    """scripts/infra/versions.env: NAME=value lines, # comments."""
+    out = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                name, _, value = line.partition("=")
+                out[name.strip()] = value.strip()
+    return out
+
+
+def check_compose_versions(path: str, versions_path: str) -> Result:
+    """Every image docker/compose.yaml pulls runs the version scripts/infra/versions.env
+    pins for the local infrastructure (PostgreSQL: the major, as `postgres:<major>...`),
+    so Docker users and the scripts test the same servers. An image with no entry in
+    COMPOSE_IMAGE_VERSIONS fails too: a new image needs its pin first."""
+    r = Result("compose-versions", os.path.relpath(path))
+    try:
+        versions = read_versions_env(versions_path)
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh) or {}
+    except (OSError, yaml.YAMLError) as e:
+        r.fail(f"cannot read: {e}")
+        return r
+    for name, svc in (doc.get("services") or {}).items():
+        image = svc.get("image")
+        if not image or svc.get("build"):
+            continue
+        r.examined += 1
+        repo, sep, tag = image.split("@")[0].rpartition(":")
+        if not sep or "/" in tag:  # no tag; the colon belongs to a registry port
+            repo, tag = image.split("@")[0], ""
+        if repo not in COMPOSE_IMAGE_VERSIONS:
+            r.fail(f"service {name}: image {repo!r} has no pinned version in scripts/infra/versions.env "
+                   f"(add one and map it in COMPOSE_IMAGE_VERSIONS, scripts/k8s/files.py)")
+            continue
+        key, spell = COMPOSE_IMAGE_VERSIONS[repo]
+        if key not in versions:
+            r.fail(f"service {name}: scripts/infra/versions.env has no {key} (for image {repo})")
+            continue
+        want = spell(versions[key])
+        ok = tag == want or (key == "POSTGRES_MAJOR" and re.match(rf"{re.escape(want)}(\.|-|$)", tag))
+        if not ok:
+            r.fail(f"service {name}: image {image} but scripts/infra/versions.env has {key}={versions[key]} "
+                   f"(want tag {want}{'[.minor][-variant]' if key == 'POSTGRES_MAJOR' else ''})")
+    return r
+
+
 # ------------------------------------------------------------------- dashboards
 
 

@@ -18,7 +18,7 @@ pub fn bootstrap() -> String {
 
 /// The broker's fault-injection listener (plain address, no proxy) and the address it
 /// advertises, where a test's [`crate::proxy::TcpProxy`] must listen. See
-/// `scripts/infra/server.properties`.
+/// `scripts/infra/kafka/server.properties.in`.
 pub const FAULT_LISTENER: &str = "127.0.0.1:9094";
 pub const FAULT_ADVERTISED: &str = "127.0.0.1:19094";
 
