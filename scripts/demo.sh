@@ -8,6 +8,9 @@
 #                                    SuccessfulRescale event each way) and a deleted
 #                                    consumer pod was replaced
 #   options: --debug (debug build, as CI uses)   --out DIR (default reports/demo-<time>)
+#            --use-running-infra  start no infrastructure: use the services that
+#                                 `scripts/infra.sh env` describes, which must answer
+#                                 (e.g. shared by several checkouts, or started by hand)
 #
 # Starts Kafka, PostgreSQL, Prometheus, Jaeger and the control plane (scripts/infra.sh
 # up ... kube: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
@@ -24,18 +27,20 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 QUICK=0
+USE_RUNNING_INFRA=0
 PROFILE=release
 OUT=""
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
     --debug) PROFILE=debug ;;
+    --use-running-infra) USE_RUNNING_INFRA=1 ;;
     --out)
       OUT=${2:?--out needs a folder}
       shift
       ;;
     -h | --help)
-      sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -139,15 +144,27 @@ hpa_field() { # JSONPATH of the consumer HPA
 
 # --- infrastructure -----------------------------------------------------------------------
 say "infrastructure: Kafka, PostgreSQL, Prometheus, Jaeger, the Kubernetes control plane (a first run downloads and builds them: minutes)"
-for svc in kafka postgres prometheus jaeger kube; do
-  scripts/infra.sh status "$svc" | grep -q ' running ' || infra_started+=("$svc")
-done
-scripts/infra.sh up kafka postgres prometheus jaeger kube
-eval "$(scripts/infra.sh env)"
+if ((USE_RUNNING_INFRA)); then
+  eval "$(scripts/infra.sh env)"
+else
+  for svc in kafka postgres prometheus jaeger kube; do
+    scripts/infra.sh status "$svc" | grep -q ' running ' || infra_started+=("$svc")
+  done
+  scripts/infra.sh up kafka postgres prometheus jaeger kube
+  eval "$(scripts/infra.sh env)"
+fi
 [[ -x ${KUBECTL:-} ]] || fail "scripts/infra.sh env names no kubectl (KUBECTL=${KUBECTL:-}); is \`scripts/infra.sh up kube\` on this branch?"
 [[ -r ${SURGE_KUBECONFIG:-} ]] || fail "scripts/infra.sh env names no readable admin kubeconfig (SURGE_KUBECONFIG=${SURGE_KUBECONFIG:-})"
 # kubectl and every tool started below (node agent, recorder) read it from here.
 export KUBECONFIG=$SURGE_KUBECONFIG
+if ((USE_RUNNING_INFRA)); then
+  answers() { timeout 5 bash -c "$1" >/dev/null 2>&1 || fail "--use-running-infra: $2 does not answer ($3)"; }
+  answers "exec 3<>/dev/tcp/${SURGE_KAFKA_BOOTSTRAP%:*}/${SURGE_KAFKA_BOOTSTRAP##*:}" Kafka "$SURGE_KAFKA_BOOTSTRAP"
+  answers "pg_isready -d '$SURGE_DATABASE_URL'" PostgreSQL "$SURGE_DATABASE_URL"
+  answers "curl -fsS '$SURGE_PROMETHEUS_URL/-/ready'" Prometheus "$SURGE_PROMETHEUS_URL"
+  answers "curl -fsS '$SURGE_JAEGER_URL/'" Jaeger "$SURGE_JAEGER_URL"
+  answers "'$KUBECTL' get --raw /readyz" kube-apiserver "kubeconfig $KUBECONFIG"
+fi
 "$KUBECTL" version >"$LOGS/kubectl-version.txt"
 
 say "building producer-svc, consumer-svc, lag-exporter, node-agent, autoscaler, loadgen ($PROFILE)"
