@@ -69,19 +69,20 @@ impl StatusRecord {
         }
         let status = &object["status"];
         let spec = &object["spec"];
-        let replicas = |of: &Value, field: &'static str, absent: u32| -> Result<u32, HistoryError> {
-            match &of[field] {
-                // The API server omits a zero count (and minReplicas defaults to 1).
-                Value::Null => Ok(absent),
-                value => value
-                    .as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| HistoryError::Replicas {
-                        field,
-                        value: value.clone(),
-                    }),
-            }
-        };
+        let replicas =
+            |of: &Value, field: &'static str, absent: u32| -> Result<u32, HistoryError> {
+                match &of[field] {
+                    // The API server omits a zero count (and minReplicas defaults to 1).
+                    Value::Null => Ok(absent),
+                    value => value
+                        .as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| HistoryError::Replicas {
+                            field,
+                            value: value.clone(),
+                        }),
+                }
+            };
         let metric_average = match status["currentMetrics"]
             .get(0)
             .and_then(current_value_of_metric)
@@ -126,9 +127,15 @@ impl StatusRecord {
 /// `current.averageValue` (or `current.value`) of one `status.currentMetrics` entry,
 /// whatever its source type (External, Object, Pods).
 fn current_value_of_metric(metric: &Value) -> Option<&str> {
-    let source = ["external", "object", "pods", "resource", "containerResource"]
-        .iter()
-        .find_map(|key| metric.get(*key))?;
+    let source = [
+        "external",
+        "object",
+        "pods",
+        "resource",
+        "containerResource",
+    ]
+    .iter()
+    .find_map(|key| metric.get(*key))?;
     let current = source.get("current")?;
     current
         .get("averageValue")

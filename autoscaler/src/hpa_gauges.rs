@@ -114,7 +114,10 @@ mod tests {
             format!("kube_horizontalpodautoscaler_spec_min_replicas{labels} 2"),
             format!("kube_horizontalpodautoscaler_spec_max_replicas{labels} 12"),
         ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
         }
         assert_eq!(render("n", "h", None), "");
     }

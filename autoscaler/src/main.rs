@@ -51,7 +51,14 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Args::parse().command {
-        Command::Record { kubectl, namespace, hpa, interval, out, metrics_addr } => {
+        Command::Record {
+            kubectl,
+            namespace,
+            hpa,
+            interval,
+            out,
+            metrics_addr,
+        } => {
             anyhow::ensure!(interval > 0.0, "--interval must be positive");
             let metrics_listener = match metrics_addr {
                 Some(addr) => Some(
@@ -70,7 +77,12 @@ async fn main() -> anyhow::Result<()> {
             };
             record::run(config, common::shutdown::signal()).await?;
         }
-        Command::Replay { hpa, hpa_name, history: path, sync_period } => {
+        Command::Replay {
+            hpa,
+            hpa_name,
+            history: path,
+            sync_period,
+        } => {
             anyhow::ensure!(sync_period > 0.0, "--sync-period must be positive");
             let spec = hpa_spec::load(&hpa, hpa_name.as_deref())?;
             let text = std::fs::read_to_string(&path)

@@ -90,7 +90,15 @@ async fn read_once(config: &Config) -> anyhow::Result<StatusRecord> {
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
     let output = Command::new(&config.kubectl)
-        .args(["get", "hpa", &config.hpa, "-n", &config.namespace, "-o", "json"])
+        .args([
+            "get",
+            "hpa",
+            &config.hpa,
+            "-n",
+            &config.namespace,
+            "-o",
+            "json",
+        ])
         .kill_on_drop(true)
         .output()
         .await

@@ -115,9 +115,11 @@ pub fn replay(spec: &HpaSpec, history: &[StatusRecord], sync_period: Duration) -
             let controller = sync.record.desired_replicas;
             let agreement = if algorithm == controller {
                 Agreement::Exact
-            } else if syncs.iter().zip(&decided).any(|(other, &d)| {
-                d == controller && other.at.abs_diff(sync.at) <= sync_period
-            }) {
+            } else if syncs
+                .iter()
+                .zip(&decided)
+                .any(|(other, &d)| d == controller && other.at.abs_diff(sync.at) <= sync_period)
+            {
                 Agreement::WithinOneSync
             } else {
                 Agreement::Differs
@@ -146,10 +148,14 @@ fn syncs_of(history: &[StatusRecord], period: Duration) -> Vec<Sync> {
     let Some(first) = history.first() else {
         return Vec::new();
     };
-    let since_first = |r: &StatusRecord| Duration::from_millis(r.unix_ms.saturating_sub(first.unix_ms));
+    let since_first =
+        |r: &StatusRecord| Duration::from_millis(r.unix_ms.saturating_sub(first.unix_ms));
     let mut visible: Vec<(Duration, &StatusRecord)> = Vec::new();
     for record in history {
-        if visible.last().is_none_or(|(_, last)| !record.same_sync_as(last)) {
+        if visible
+            .last()
+            .is_none_or(|(_, last)| !record.same_sync_as(last))
+        {
             visible.push((since_first(record), record));
         }
     }
@@ -290,7 +296,10 @@ mod tests {
         let mut history = recorded_by_the_algorithm(&spec, sale);
         // The controller "chose" 11 at the sale's first sync: 9000 lag asks for 9, and
         // from 2 the policies allow 6.
-        for r in history.iter_mut().filter(|r| (60_000..75_000).contains(&r.unix_ms)) {
+        for r in history
+            .iter_mut()
+            .filter(|r| (60_000..75_000).contains(&r.unix_ms))
+        {
             r.desired_replicas = 11;
         }
         let result = replay(&spec, &history, Duration::from_secs(15));

@@ -322,24 +322,22 @@ fn arb_rules() -> impl Strategy<Value = ScalingRules> {
 }
 
 fn arb_case() -> impl Strategy<Value = (HpaSpec, u32, Vec<(u64, Option<f64>)>)> {
-    (1u32..6, 0u32..20, arb_rules(), arb_rules()).prop_flat_map(
-        |(min, extra, up, down)| {
-            let spec = HpaSpec {
-                name: "p".into(),
-                reference: "Deployment/p".into(),
-                min_replicas: min,
-                max_replicas: min + extra,
-                target_average_value: 100.0,
-                scale_up: up,
-                scale_down: down,
-            };
-            (
-                Just(spec),
-                1u32..40,
-                prop::collection::vec((1u64..90, prop::option::weighted(0.9, 0.0f64..1e6)), 1..40),
-            )
-        },
-    )
+    (1u32..6, 0u32..20, arb_rules(), arb_rules()).prop_flat_map(|(min, extra, up, down)| {
+        let spec = HpaSpec {
+            name: "p".into(),
+            reference: "Deployment/p".into(),
+            min_replicas: min,
+            max_replicas: min + extra,
+            target_average_value: 100.0,
+            scale_up: up,
+            scale_down: down,
+        };
+        (
+            Just(spec),
+            1u32..40,
+            prop::collection::vec((1u64..90, prop::option::weighted(0.9, 0.0f64..1e6)), 1..40),
+        )
+    })
 }
 
 proptest! {

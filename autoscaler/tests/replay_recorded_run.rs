@@ -22,7 +22,10 @@ fn the_algorithm_decides_what_the_real_controller_decided_within_one_sync() {
     println!("{result}");
     // The recording is worth comparing only if the controller scaled both ways.
     let (up, down) = result.rescales();
-    assert!(up >= 1 && down >= 1, "the fixture shows no scale-out and scale-in:\n{result}");
+    assert!(
+        up >= 1 && down >= 1,
+        "the fixture shows no scale-out and scale-in:\n{result}"
+    );
     assert!(result.agrees(), "{result}");
     assert!(result.count(Agreement::Exact) > 0, "{result}");
 }

@@ -61,9 +61,7 @@ impl Run {
                 .map(Sync::from)
                 .collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
-                return Err(e).with_context(|| format!("reading {}", history_path.display()))
-            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", history_path.display())),
         };
         let audit_path = dir.join("audit.json");
         let audit = if audit_path.exists() {
