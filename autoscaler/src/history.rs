@@ -109,10 +109,18 @@ impl StatusRecord {
     }
 
     /// The metric summed over the replicas, as the controller read it from the
-    /// metrics API (for an `AverageValue` target the status shows it per replica).
+    /// metrics API. For an `AverageValue` target the status shows it per replica,
+    /// rounded *up* to a milli-unit (`ceil(total / replicas)`), so the product can exceed
+    /// the total by up to `replicas - 1` milli-units; the lag is a whole number of
+    /// records, so the whole number below the product is the total exactly (for fewer
+    /// than 1000 replicas). Without that, a lag of exactly 4000 over 3 replicas would
+    /// replay as 4000.002 and ask for one replica more than the controller did.
     pub fn metric_total(&self) -> Option<f64> {
-        self.metric_average
-            .map(|average| average * f64::from(self.current_replicas.max(1)))
+        self.metric_average.map(|average| {
+            let replicas = f64::from(self.current_replicas.max(1));
+            let milli = (average * 1000.0).round() * replicas;
+            (milli / 1000.0).floor()
+        })
     }
 
     /// The same sync as `other`: the fields the controller writes at a sync are equal.
@@ -191,6 +199,17 @@ mod tests {
         assert_eq!((record.min_replicas, record.max_replicas), (2, 12));
         assert_eq!(record.metric_average, Some(2500.5));
         assert_eq!(record.metric_total(), Some(5001.0));
+    }
+
+    #[test]
+    fn the_total_undoes_the_controllers_rounding_up_per_replica() {
+        // 4000 records over 3 replicas: the status shows ceil(4000000m / 3) = 1333334m.
+        let json = HPA
+            .replace("2500500m", "1333334m")
+            .replace("\"currentReplicas\": 2", "\"currentReplicas\": 3");
+        let record = StatusRecord::from_hpa_json(0, &json).unwrap();
+        assert_eq!(record.current_replicas, 3);
+        assert_eq!(record.metric_total(), Some(4000.0));
         assert_eq!(record.conditions[0].reason, "SucceededRescale");
     }
 

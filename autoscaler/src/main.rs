@@ -75,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
                 out,
                 metrics_listener,
             };
-            record::run(config, common::shutdown::signal()).await?;
+            record::run(config, stop_requested()).await?;
         }
         Command::Replay {
             hpa,
@@ -98,4 +98,24 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// SIGTERM (the demo stopping the recorder) or SIGINT (Ctrl-C).
+///
+/// Not `common::shutdown`: this tool runs beside the services and does not need their
+/// library, which brings Kafka and telemetry clients along.
+async fn stop_requested() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(error) => {
+            eprintln!("autoscaler: cannot listen for SIGTERM ({error}); stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

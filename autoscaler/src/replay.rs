@@ -316,18 +316,23 @@ mod tests {
 
     #[test]
     fn syncs_hidden_by_a_steady_status_still_hold_the_scale_down_window() {
-        // Lag for 6 pods from t=0 to t=60 s, read at a steady status (6 wanted, 6 run),
-        // then none: the 300 s window keeps 6 until 300 s after the last sync that saw
-        // the lag (about t=60 s), not after the first one (t=0).
+        // A controller syncing every 15 s: lag for 6 pods until its sync at 60 s, which
+        // changed nothing and so left no trace; zero lag seen at 75 s; a record of lag
+        // at 330 s; the 300 s window lets go of the 60 s sync at 360 s (6 -> 4).
+        // Without the hidden syncs at 15-60 s, the replay's window would hold only the
+        // 0 s sync and scale in already at 330 s.
         let spec = hpa_spec::parse(SHIPPED, None).unwrap();
-        let mut history = vec![record(0, 6_000.0, 6, 6)];
-        history.extend((1..=60).map(|s| StatusRecord {
-            unix_ms: s * 1000,
-            ..record(0, 6_000.0, 6, 6)
-        }));
-        history.extend((61..400).map(|s| record(s * 1000, 0.0, 6, 6)));
-        history.push(record(400_000, 0.0, 6, 4));
+        let status = |from: u64, to: u64, lag: f64, desired: u32| {
+            (from..to).map(move |s| record(s * 1000, lag, 6, desired))
+        };
+        let history: Vec<StatusRecord> = status(0, 75, 6_000.0, 6)
+            .chain(status(75, 330, 0.0, 6))
+            .chain(status(330, 360, 1.0, 6))
+            .chain(status(360, 370, 1.0, 4))
+            .collect();
         let result = replay(&spec, &history, Duration::from_secs(15));
         assert!(result.agrees(), "{result}");
+        assert_eq!(result.count(Agreement::WithinOneSync), 0, "{result}");
+        assert_eq!(result.rescales(), (0, 1), "{result}");
     }
 }
