@@ -8,18 +8,18 @@
 //! serves the last reading as gauges ([`hpa_gauges`](crate::hpa_gauges)).
 
 use std::future::Future;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::history::StatusRecord;
 use crate::hpa_gauges::{self, LastRecord};
 
 /// What to read, how often, and where to write it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Config {
     /// The kubectl binary (the kubeconfig comes from its usual environment).
     pub kubectl: PathBuf,
@@ -46,11 +46,11 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> anyh
             },
         ))
     });
-    let mut file = tokio::fs::OpenOptions::new()
+    // A line a second: plain blocking writes are cheaper than a file task for it.
+    let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&config.out)
-        .await
         .with_context(|| format!("opening {}", config.out.display()))?;
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -66,7 +66,6 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> anyh
                 let mut line = serde_json::to_string(&record)?;
                 line.push('\n');
                 file.write_all(line.as_bytes())
-                    .await
                     .with_context(|| format!("writing {}", config.out.display()))?;
                 written += 1;
                 if let Ok(mut slot) = last.lock() {
@@ -76,7 +75,7 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> anyh
             Err(error) => eprintln!("hpa-recorder: {error:#}"),
         }
     }
-    file.flush().await?;
+    file.flush()?;
     let _ = stop_gauges.send(());
     if let Some(task) = gauges {
         task.await??;
