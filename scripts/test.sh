@@ -2,11 +2,11 @@
 # The test command. On a fresh machine it installs what the tests need, starts the real
 # infrastructure (Kafka, PostgreSQL), runs the format and lint checks, every test of the
 # workspace against those real services, the container and observability checks, the quick
-# flash-sale demo (which adds Prometheus and Jaeger), and the offline Kubernetes checks;
-# then it stops whatever it started. Infrastructure already running is used and left running.
+# flash-sale demo (which adds Prometheus and Jaeger), the offline Kubernetes checks and the
+# checks against a real control plane; then it stops whatever it started. Infrastructure already running is used and left running.
 #
 #   scripts/test.sh            # everything
-#   SURGE_TEST_SKIP_K8S=1 scripts/test.sh   # skip the manifest checks
+#   SURGE_TEST_SKIP_K8S=1 scripts/test.sh   # skip the manifest and control-plane checks
 #   SURGE_TEST_SKIP_DEMO=1 scripts/test.sh  # skip the quick demo (it needs ports 8080-8092, 9102, 9103, 9308)
 set -Eeuo pipefail
 
@@ -35,27 +35,35 @@ fi
 
 # --- real infrastructure -------------------------------------------------------------
 started=()
-for svc in kafka postgres prometheus jaeger; do
+for svc in kafka postgres prometheus jaeger kube; do
   if ! scripts/infra.sh status "$svc" | grep -q ' running '; then
     started+=("$svc")
   fi
 done
 cleanup() {
   local code=$?
-  # A Jaeger still starting in the background is waited for, so that `down` finds it.
+  # Services still starting in the background are waited for, so that `down` finds them.
   if [[ -n ${jaeger_job:-} ]]; then wait "$jaeger_job" 2>/dev/null || true; fi
+  if [[ -n ${kube_job:-} ]]; then wait "$kube_job" 2>/dev/null || true; fi
   if ((${#started[@]})); then
-    log "stopping ${started[*]} (started by this run)"
-    scripts/infra.sh down "${started[@]}" || true
+    # In reverse: the control plane's adapter reads Prometheus.
+    local reversed=() i
+    for ((i = ${#started[@]} - 1; i >= 0; i--)); do reversed+=("${started[i]}"); done
+    log "stopping ${reversed[*]} (started by this run)"
+    scripts/infra.sh down "${reversed[@]}" || true
   fi
   exit "$code"
 }
 trap cleanup EXIT
-log "infrastructure: kafka postgres prometheus (jaeger in the background: its first build takes minutes)"
+log "infrastructure: kafka postgres prometheus (jaeger and the Kubernetes control plane in the background: their first builds take minutes)"
 scripts/infra.sh up kafka postgres prometheus
 mkdir -p target
 scripts/infra.sh up jaeger >target/jaeger-up.log 2>&1 &
 jaeger_job=$!
+if [[ "${SURGE_TEST_SKIP_K8S:-}" != 1 ]]; then
+  scripts/infra.sh up kube >target/kube-up.log 2>&1 &
+  kube_job=$!
+fi
 eval "$(scripts/infra.sh env)"
 export SURGE_TEST_KAFKA_BOOTSTRAP="$SURGE_KAFKA_BOOTSTRAP"
 export SURGE_TEST_DATABASE_ADMIN_URL="$SURGE_DATABASE_ADMIN_URL"
@@ -95,6 +103,12 @@ fi
 if [[ "${SURGE_TEST_SKIP_K8S:-}" != 1 ]]; then
   log "Kubernetes manifests and compose file, validated offline"
   bash scripts/k8s-check.sh
+
+  log "the real control plane: restart from the cache, every overlay admitted, the lag metric through the aggregator"
+  wait "$kube_job" || { cat target/kube-up.log; echo "the Kubernetes control plane did not start" >&2; exit 1; }
+  kube_job=
+  cat target/kube-up.log
+  bash scripts/kube-check.sh
 fi
 
 log "all checks passed"

@@ -16,9 +16,6 @@
 //!    `Disabled` freezes that direction; then `min`/`max` apply;
 //! 5. a change is remembered as a scale event for later rate limits.
 //!
-//! Ours on top: `max` is capped at the topic's partition count (a consumer without a
-//! partition idles), and the optional [`Mode::PartitionAware`] rounding.
-//!
 //! Time is a [`Duration`] since an arbitrary origin passed by the caller, so tests
 //! replay the documentation's timelines exactly. Upstream compares with
 //! `timestamp.After(now - window)`: an event exactly one period old no longer counts.
@@ -108,30 +105,6 @@ impl ScalingRules {
             .max()
             .unwrap_or(Duration::ZERO)
     }
-
-    /// Divides every window and period by `factor` (the demo's time compression).
-    pub fn time_scaled(&self, factor: f64) -> Self {
-        Self {
-            stabilization_window: scale(self.stabilization_window, factor),
-            select_policy: self.select_policy,
-            policies: self
-                .policies
-                .iter()
-                .map(|p| Policy {
-                    period: scale(p.period, factor),
-                    ..*p
-                })
-                .collect(),
-        }
-    }
-}
-
-fn scale(duration: Duration, factor: f64) -> Duration {
-    if factor > 0.0 && factor.is_finite() {
-        duration.div_f64(factor)
-    } else {
-        duration
-    }
 }
 
 /// Everything of the HPA object the algorithm reads.
@@ -146,28 +119,6 @@ pub struct HpaSpec {
     pub target_average_value: f64,
     pub scale_up: ScalingRules,
     pub scale_down: ScalingRules,
-}
-
-impl HpaSpec {
-    /// The same spec with every window and policy period divided by `factor`.
-    pub fn time_scaled(&self, factor: f64) -> Self {
-        Self {
-            scale_up: self.scale_up.time_scaled(factor),
-            scale_down: self.scale_down.time_scaled(factor),
-            ..self.clone()
-        }
-    }
-}
-
-/// Which replica counts the autoscaler may choose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// Exactly the upstream algorithm (plus the partition cap).
-    #[default]
-    Upstream,
-    /// Only counts that split the partitions evenly (for 12: 1, 2, 3, 4, 6, 12), so every
-    /// consumer carries the same share of a hot topic. See [`partition_aware`].
-    PartitionAware,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +150,7 @@ pub enum Reason {
     PolicyLimited,
     /// Bounded by `minReplicas`.
     TooFewReplicas,
-    /// Bounded by `maxReplicas` or the partition count.
+    /// Bounded by `maxReplicas`.
     TooManyReplicas,
 }
 
@@ -219,19 +170,15 @@ pub struct Decision {
 #[derive(Debug, Clone)]
 pub struct Autoscaler {
     spec: HpaSpec,
-    mode: Mode,
-    partitions: u32,
     recommendations: Vec<Recommendation>,
     scale_up_events: Vec<ScaleEvent>,
     scale_down_events: Vec<ScaleEvent>,
 }
 
 impl Autoscaler {
-    pub fn new(spec: HpaSpec, mode: Mode, partitions: u32) -> Self {
+    pub fn new(spec: HpaSpec) -> Self {
         Self {
             spec,
-            mode,
-            partitions,
             recommendations: Vec::new(),
             scale_up_events: Vec::new(),
             scale_down_events: Vec::new(),
@@ -242,18 +189,33 @@ impl Autoscaler {
         &self.spec
     }
 
-    /// `maxReplicas`, capped at the partition count (never below `minReplicas`).
-    pub fn effective_max(&self) -> u32 {
-        effective_max(&self.spec, self.partitions)
-    }
-
     /// One reconcile at time `now` with `current` replicas running and the summed
     /// metric `total` (e.g. the group's lag), `None` when it could not be read.
     pub fn sync(&mut self, now: Duration, current: u32, total: Option<f64>) -> Decision {
+        let decision = self.decide(now, current, total);
+        if decision.desired != current {
+            self.store_scale_event(now, current, decision.desired);
+        }
+        decision
+    }
+
+    /// A sync whose decision was not carried out: its recommendation enters the
+    /// stabilization windows like any other, but no scale event is stored. The replay
+    /// uses it for syncs the controller made without changing anything.
+    pub fn sync_without_rescale(
+        &mut self,
+        now: Duration,
+        current: u32,
+        total: Option<f64>,
+    ) -> Decision {
+        self.decide(now, current, total)
+    }
+
+    fn decide(&mut self, now: Duration, current: u32, total: Option<f64>) -> Decision {
         let min = self.spec.min_replicas;
-        let max = self.effective_max();
+        let max = self.spec.max_replicas;
         let average = total.map(|t| if current > 0 { t / current as f64 } else { t });
-        let decision = if current == 0 && min != 0 {
+        if current == 0 && min != 0 {
             Decision {
                 recommended: 0,
                 desired: 0,
@@ -285,33 +247,15 @@ impl Autoscaler {
                 average,
                 reason: Reason::NoMetric,
             }
-        };
-        if decision.desired != current {
-            self.store_scale_event(now, current, decision.desired);
         }
-        decision
     }
 
     /// `normalizeDesiredReplicasWithBehaviors`: stabilize, then rate-limit.
     fn normalize(&mut self, now: Duration, current: u32, recommended: u32) -> (u32, Reason) {
         let stabilized = self.stabilize(now, current, recommended);
-        let (mut desired, mut reason) = self.limit_rate(now, current, stabilized);
+        let (desired, mut reason) = self.limit_rate(now, current, stabilized);
         if reason == Reason::DesiredWithinRange && stabilized != recommended {
             reason = Reason::Stabilized;
-        }
-        if self.mode == Mode::PartitionAware {
-            let rounded = partition_aware(
-                current,
-                desired,
-                stabilized,
-                self.spec.min_replicas,
-                self.effective_max(),
-                self.partitions,
-            );
-            if rounded != desired {
-                desired = rounded;
-                reason = Reason::DesiredWithinRange;
-            }
         }
         (desired, reason)
     }
@@ -344,7 +288,7 @@ impl Autoscaler {
     /// `convertDesiredReplicasWithBehaviorRate`.
     fn limit_rate(&self, now: Duration, current: u32, desired: u32) -> (u32, Reason) {
         let min = self.spec.min_replicas;
-        let max = self.effective_max();
+        let max = self.spec.max_replicas;
         if desired > current {
             let limit = scale_up_limit(
                 current,
@@ -402,16 +346,6 @@ impl Autoscaler {
 /// `timestamp.After(cutoff)`; no cutoff means the window reaches before time zero.
 fn after(at: Duration, cutoff: Option<Duration>) -> bool {
     cutoff.is_none_or(|c| at > c)
-}
-
-/// `maxReplicas` capped at the partition count, never below `minReplicas`.
-pub fn effective_max(spec: &HpaSpec, partitions: u32) -> u32 {
-    let cap = if partitions > 0 {
-        spec.max_replicas.min(partitions)
-    } else {
-        spec.max_replicas
-    };
-    cap.max(spec.min_replicas)
 }
 
 /// Recommendation for an `AverageValue` target (External or Object metric): with
@@ -517,60 +451,4 @@ fn scale_down_limit(
 
 fn clamp_u32(value: i64) -> u32 {
     value.clamp(0, i64::from(u32::MAX)) as u32
-}
-
-/// Replica counts that split `partitions` evenly, ascending (for 12: 1, 2, 3, 4, 6, 12).
-pub fn even_splits(partitions: u32) -> Vec<u32> {
-    (1..=partitions).filter(|n| partitions % n == 0).collect()
-}
-
-/// The partition-aware rounding of a decided count `desired` (mode `partition-aware`).
-///
-/// With 12 partitions and 5 consumers, three consumers own one partition and two own
-/// two and five: the busiest consumer has as much work as with 4 replicas, so the
-/// fifth buys nothing for a uniform load. Only even splits are used, within
-/// `[min, max]`:
-/// - scaling out rounds `desired` *up* to the next even split: it may overshoot the
-///   policy limit by the distance to that split (a scale-out the policies allow is never
-///   refused, only completed);
-/// - scaling in goes to the larger of (a) the smallest even split that still covers the
-///   load, i.e. at least `recommended` (the stabilized, metric-based count before the
-///   policies), and (b) the largest even split at or below `desired` (the policy's step,
-///   widened to an even split). If that is not below `current`, nothing changes: a
-///   group of 12 whose load needs 9 stays at 12 rather than dropping to 6 and scaling
-///   straight back out;
-/// - with no even split inside `[min, max]` (e.g. `max` 10 for 12 partitions, 7
-///   wanted) the bound itself is used.
-pub fn partition_aware(
-    current: u32,
-    desired: u32,
-    recommended: u32,
-    min: u32,
-    max: u32,
-    partitions: u32,
-) -> u32 {
-    if partitions == 0 || desired == current {
-        return desired;
-    }
-    let splits: Vec<u32> = even_splits(partitions)
-        .into_iter()
-        .filter(|&s| s >= min && s <= max)
-        .collect();
-    let round_up = |n: u32| splits.iter().copied().find(|&s| s >= n).unwrap_or(max);
-    if desired > current {
-        return round_up(desired);
-    }
-    let covers_load = round_up(recommended);
-    let policy_step = splits
-        .iter()
-        .copied()
-        .rev()
-        .find(|&s| s <= desired)
-        .unwrap_or(desired.max(min));
-    let target = covers_load.max(policy_step);
-    if target < current {
-        target
-    } else {
-        current
-    }
 }

@@ -1,27 +1,20 @@
-//! The local stand-in for Kubernetes' HorizontalPodAutoscaler controller (DESIGN.md,
-//! "Local stand-in for the cluster").
+//! The HorizontalPodAutoscaler algorithm as a pure function, kept as a cross-check of
+//! the real controller (kube-controller-manager) that scales the consumers.
 //!
-//! - [`algorithm`]: the upstream HPA algorithm as a deterministic function (plus our
-//!   partition cap and the `partition-aware` mode); everything else feeds it.
-//! - [`hpa_spec`]: the shipped `autoscaling/v2` manifest → the algorithm's inputs.
-//! - [`lag`]: the consumer group's total lag, read straight from Kafka.
-//! - [`pods`]: real `consumer-svc` processes standing in for pods.
-//! - [`display`]: `kubectl get hpa -w` / `kubectl get pods` style lines.
-//! - [`metrics`]: the autoscaler's own Prometheus endpoint.
-//! - [`run`]: the sync loop tying them together; `main.rs` only parses flags.
+//! - [`algorithm`]: the upstream HPA algorithm as a deterministic function of its
+//!   inputs and a small history.
+//! - [`hpa_spec`]: an `autoscaling/v2` manifest (or `kubectl get hpa -o yaml`) → the
+//!   algorithm's inputs.
+//! - [`history`]: the HPA status history the demo records, one sync per change.
+//! - [`record`]: the recorder that writes that history while the demo runs, and
+//!   [`hpa_gauges`]: what it read, served under kube-state-metrics' names.
+//! - [`replay`]: the algorithm fed the controller's inputs, compared with its choices.
+//!
+//! `main.rs` only parses flags for `record` and `replay`.
 
 pub mod algorithm;
-pub mod display;
+pub mod history;
+pub mod hpa_gauges;
 pub mod hpa_spec;
-pub mod lag;
-pub mod metrics;
-pub mod pods;
-pub mod run;
-
-/// The part of the shared settings the autoscaler reads (`SURGE__KAFKA__…`); other
-/// sections are left to the services.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct Settings {
-    #[serde(default)]
-    pub kafka: common::settings::KafkaSettings,
-}
+pub mod record;
+pub mod replay;

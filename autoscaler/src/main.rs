@@ -1,88 +1,121 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use autoscaler::algorithm::Mode;
-use autoscaler::pods::PodTemplate;
-use autoscaler::{hpa_spec, run};
-use clap::{Parser, ValueEnum};
+use autoscaler::{history, hpa_spec, record, replay};
+use clap::{Parser, Subcommand};
 
-/// Local stand-in for the HPA controller: scales consumer-svc processes on Kafka lag.
+/// The HPA algorithm as a cross-check of the real controller.
 #[derive(Parser)]
 struct Args {
-    /// HPA manifest (one object, or a rendered multi-document stream).
-    #[arg(long, default_value = "k8s/base/consumer-svc/hpa.yaml")]
-    hpa: String,
-    /// Name of the HPA in the manifest, when it holds several.
-    #[arg(long)]
-    hpa_name: Option<String>,
-    /// The consumer-svc binary each "pod" runs.
-    #[arg(long)]
-    consumer_bin: PathBuf,
-    /// Sync period in seconds, before time scaling (upstream default 15).
-    #[arg(long, default_value_t = 15.0)]
-    sync_period: f64,
-    /// Divides the sync period, stabilization windows and policy periods (demo: 10).
-    #[arg(long, default_value_t = 1.0)]
-    time_scale: f64,
-    #[arg(long, value_enum, default_value_t = ModeArg::Upstream)]
-    mode: ModeArg,
-    /// Partition cap; default: the topic's partition count.
-    #[arg(long)]
-    partitions: Option<u32>,
-    /// Replicas at start; default minReplicas.
-    #[arg(long)]
-    initial_replicas: Option<u32>,
-    /// Pod i listens on base-port + i.
-    #[arg(long, default_value_t = 8081)]
-    base_port: u16,
-    /// Address of the autoscaler's own /metrics.
-    #[arg(long, default_value = "127.0.0.1:9102")]
-    metrics_addr: std::net::SocketAddr,
-    /// Folder for each pod's output.
-    #[arg(long, default_value = ".run/autoscaler")]
-    log_dir: PathBuf,
-    /// Seconds between SIGTERM and SIGKILL on scale-in.
-    #[arg(long, default_value_t = 60)]
-    grace_period: u64,
-    /// CSV of every sync, for the report.
-    #[arg(long)]
-    timeline: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ModeArg {
-    Upstream,
-    PartitionAware,
+#[derive(Subcommand)]
+enum Command {
+    /// Append the HPA's status to a history file once a second until SIGTERM/SIGINT.
+    Record {
+        #[arg(long, default_value = "kubectl")]
+        kubectl: PathBuf,
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        #[arg(long, default_value = "consumer-svc")]
+        hpa: String,
+        /// Seconds between two reads.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        #[arg(long)]
+        out: PathBuf,
+        /// Serve the last reading as kube-state-metrics-named gauges on this address.
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
+    /// Replay a recorded history through the algorithm and compare with the controller;
+    /// exits 1 when a decision was not matched within one sync period.
+    Replay {
+        /// The HPA as applied: a manifest, a rendered overlay, or `kubectl get hpa -o yaml`.
+        #[arg(long)]
+        hpa: String,
+        /// Name of the HPA, when the manifest holds several.
+        #[arg(long)]
+        hpa_name: Option<String>,
+        /// The history file written by `record`.
+        #[arg(long)]
+        history: PathBuf,
+        /// The controller's --horizontal-pod-autoscaler-sync-period, in seconds.
+        #[arg(long, default_value_t = 15.0)]
+        sync_period: f64,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    anyhow::ensure!(args.time_scale > 0.0, "--time-scale must be positive");
-    anyhow::ensure!(args.sync_period > 0.0, "--sync-period must be positive");
-    let settings: autoscaler::Settings = common::settings::load()?;
-    let config = run::Config {
-        spec: hpa_spec::load(&args.hpa, args.hpa_name.as_deref())?,
-        mode: match args.mode {
-            ModeArg::Upstream => Mode::Upstream,
-            ModeArg::PartitionAware => Mode::PartitionAware,
-        },
-        kafka: settings.kafka,
-        sync_period: Duration::from_secs_f64(args.sync_period),
-        time_scale: args.time_scale,
-        partitions: args.partitions,
-        initial_replicas: args.initial_replicas,
-        pods: PodTemplate {
-            name_prefix: "consumer-svc".into(),
-            program: args.consumer_bin,
-            args: vec![],
-            base_port: args.base_port,
-            env: vec![],
-            log_dir: Some(args.log_dir),
-            grace_period: Duration::from_secs(args.grace_period),
-        },
-        metrics_addr: args.metrics_addr,
-        timeline: args.timeline,
-    };
-    run::run(config, common::shutdown::signal()).await
+    match Args::parse().command {
+        Command::Record {
+            kubectl,
+            namespace,
+            hpa,
+            interval,
+            out,
+            metrics_addr,
+        } => {
+            anyhow::ensure!(interval > 0.0, "--interval must be positive");
+            let metrics_listener = match metrics_addr {
+                Some(addr) => Some(
+                    std::net::TcpListener::bind(addr)
+                        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
+                ),
+                None => None,
+            };
+            let config = record::Config {
+                kubectl,
+                namespace,
+                hpa,
+                interval: Duration::from_secs_f64(interval),
+                out,
+                metrics_listener,
+            };
+            record::run(config, stop_requested()).await?;
+        }
+        Command::Replay {
+            hpa,
+            hpa_name,
+            history: path,
+            sync_period,
+        } => {
+            anyhow::ensure!(sync_period > 0.0, "--sync-period must be positive");
+            let spec = hpa_spec::load(&hpa, hpa_name.as_deref())?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let records = history::parse_lines(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            anyhow::ensure!(!records.is_empty(), "{}: no records", path.display());
+            let result = replay::replay(&spec, &records, Duration::from_secs_f64(sync_period));
+            println!("{result}");
+            if !result.agrees() {
+                std::process::exit(1);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// SIGTERM (the demo stopping the recorder) or SIGINT (Ctrl-C).
+///
+/// Not `common::shutdown`: this tool runs beside the services and does not need their
+/// library, which brings Kafka and telemetry clients along.
+async fn stop_requested() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(error) => {
+            eprintln!("autoscaler: cannot listen for SIGTERM ({error}); stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use autoscaler::algorithm::{
-    even_splits, partition_aware, replicas_for_average_value, Autoscaler, HpaSpec, Mode, Policy,
-    PolicyType, Reason, ScalingRules, SelectPolicy,
+    replicas_for_average_value, Autoscaler, HpaSpec, Policy, PolicyType, Reason, ScalingRules,
+    SelectPolicy,
 };
 use proptest::prelude::*;
 
@@ -86,7 +86,7 @@ fn average_value_target_divides_the_total_by_the_target() {
 
 #[test]
 fn current_replicas_outside_min_max_are_brought_back_first() {
-    let mut hpa = Autoscaler::new(spec(2, 5, 100.0), Mode::Upstream, 12);
+    let mut hpa = Autoscaler::new(spec(2, 5, 100.0));
     let above = hpa.sync(secs(0), 9, Some(0.0));
     assert_eq!((above.desired, above.reason), (5, Reason::OutsideRange));
     let below = hpa.sync(secs(15), 1, Some(1e9));
@@ -95,14 +95,14 @@ fn current_replicas_outside_min_max_are_brought_back_first() {
 
 #[test]
 fn a_missing_metric_changes_nothing() {
-    let mut hpa = Autoscaler::new(spec(1, 5, 100.0), Mode::Upstream, 12);
+    let mut hpa = Autoscaler::new(spec(1, 5, 100.0));
     let decision = hpa.sync(secs(0), 3, None);
     assert_eq!((decision.desired, decision.reason), (3, Reason::NoMetric));
 }
 
 #[test]
 fn zero_replicas_with_a_non_zero_minimum_disables_scaling() {
-    let mut hpa = Autoscaler::new(spec(1, 5, 100.0), Mode::Upstream, 12);
+    let mut hpa = Autoscaler::new(spec(1, 5, 100.0));
     assert_eq!(
         hpa.sync(secs(0), 0, Some(1e6)).reason,
         Reason::ScalingDisabled
@@ -115,7 +115,7 @@ fn zero_replicas_with_a_non_zero_minimum_disables_scaling() {
 fn default_scale_up_adds_four_pods_or_doubles_per_15_seconds_whichever_is_more() {
     // Default behavior: "scaleUp: policies: Percent 100 / 15 s, Pods 4 / 15 s,
     // selectPolicy: Max".
-    let mut hpa = Autoscaler::new(spec(1, 100, 1.0), Mode::Upstream, 100);
+    let mut hpa = Autoscaler::new(spec(1, 100, 1.0));
     let steps = replay(&mut hpa, 1, 15, &[1e6; 5]);
     // 1 → 1+4=5 (more than 2) → 5+4=9 < 10 → 20 → 40 → 80.
     assert_eq!(steps, vec![5, 10, 20, 40, 80]);
@@ -123,7 +123,7 @@ fn default_scale_up_adds_four_pods_or_doubles_per_15_seconds_whichever_is_more()
 
 #[test]
 fn scale_up_within_a_period_counts_the_changes_already_made() {
-    let mut hpa = Autoscaler::new(spec(1, 100, 1.0), Mode::Upstream, 100);
+    let mut hpa = Autoscaler::new(spec(1, 100, 1.0));
     assert_eq!(hpa.sync(secs(0), 1, Some(1e6)).desired, 5);
     // 5 s later the period began at 1 replica: the limit is still 5.
     let held = hpa.sync(secs(5), 5, Some(1e6));
@@ -148,7 +148,7 @@ fn documented_scale_down_by_four_pods_or_ten_percent_per_minute() {
             policy(PolicyType::Percent, 10, 60),
         ],
     };
-    let mut hpa = Autoscaler::new(s, Mode::Upstream, 100);
+    let mut hpa = Autoscaler::new(s);
     let steps = replay(&mut hpa, 80, 60, &[10.0; 16]);
     assert_eq!(&steps[..2], &[72, 64]);
     let below_40: Vec<_> = steps
@@ -169,7 +169,7 @@ fn scale_down_waits_for_the_policy_period_before_the_next_step() {
         select_policy: SelectPolicy::Max,
         policies: vec![policy(PolicyType::Percent, 10, 60)],
     };
-    let mut hpa = Autoscaler::new(s, Mode::Upstream, 100);
+    let mut hpa = Autoscaler::new(s);
     // "scale down 10% per 60 s": 100 → 90, held for the rest of the minute, → 81.
     assert_eq!(hpa.sync(secs(0), 100, Some(1.0)).desired, 90);
     assert_eq!(hpa.sync(secs(15), 90, Some(1.0)).desired, 90);
@@ -190,9 +190,9 @@ fn select_policy_min_takes_the_smallest_change() {
             policy(PolicyType::Pods, 5, 60),
         ],
     };
-    let mut hpa = Autoscaler::new(s.clone(), Mode::Upstream, 100);
+    let mut hpa = Autoscaler::new(s.clone());
     assert_eq!(hpa.sync(secs(0), 100, Some(1.0)).desired, 95);
-    let mut hpa = Autoscaler::new(s, Mode::Upstream, 100);
+    let mut hpa = Autoscaler::new(s);
     assert_eq!(hpa.sync(secs(0), 20, Some(1.0)).desired, 18);
 }
 
@@ -202,7 +202,7 @@ fn select_policy_disabled_freezes_that_direction() {
     let mut s = spec(1, 100, 1.0);
     s.scale_down.select_policy = SelectPolicy::Disabled;
     s.scale_down.stabilization_window = Duration::ZERO;
-    let mut hpa = Autoscaler::new(s, Mode::Upstream, 100);
+    let mut hpa = Autoscaler::new(s);
     assert_eq!(replay(&mut hpa, 10, 15, &[1.0; 4]), vec![10; 4]);
     // Scale-up still works.
     assert_eq!(hpa.sync(secs(60), 10, Some(20.0)).desired, 20);
@@ -213,7 +213,7 @@ fn select_policy_disabled_freezes_that_direction() {
 #[test]
 fn default_scale_down_waits_300_seconds_then_goes_all_the_way() {
     // Default behavior: 300 s scale-down stabilization window, then 100 % per 15 s.
-    let mut hpa = Autoscaler::new(spec(1, 20, 100.0), Mode::Upstream, 20);
+    let mut hpa = Autoscaler::new(spec(1, 20, 100.0));
     assert_eq!(hpa.sync(secs(0), 10, Some(1000.0)).desired, 10);
     // Load gone: every later recommendation is 1, but 10 was recommended at t=0.
     for t in (15..300).step_by(15) {
@@ -230,7 +230,7 @@ fn default_scale_down_waits_300_seconds_then_goes_all_the_way() {
 
 #[test]
 fn scale_down_follows_the_highest_recommendation_in_the_window() {
-    let mut hpa = Autoscaler::new(spec(1, 20, 100.0), Mode::Upstream, 20);
+    let mut hpa = Autoscaler::new(spec(1, 20, 100.0));
     // 10 at t=0, 6 at t=100, then nothing: 6 holds until t=400, not only until t=300.
     hpa.sync(secs(0), 10, Some(1000.0));
     assert_eq!(hpa.sync(secs(100), 10, Some(600.0)).desired, 10);
@@ -243,7 +243,7 @@ fn scale_down_follows_the_highest_recommendation_in_the_window() {
 fn scale_up_stabilization_takes_the_lowest_recommendation_in_the_window() {
     let mut s = spec(1, 20, 100.0);
     s.scale_up.stabilization_window = secs(60);
-    let mut hpa = Autoscaler::new(s, Mode::Upstream, 20);
+    let mut hpa = Autoscaler::new(s);
     assert_eq!(hpa.sync(secs(0), 2, Some(200.0)).desired, 2);
     // A spike: 8 recommended, but 2 was recommended within the last 60 s.
     assert_eq!(hpa.sync(secs(30), 2, Some(800.0)).desired, 2);
@@ -265,13 +265,13 @@ fn shipped() -> HpaSpec {
 #[test]
 fn shipped_manifest_goes_from_2_to_6_to_12_within_30_seconds() {
     // As its comment promises: "From 2 pods: 2 -> 6 -> 12 within 30 s".
-    let mut hpa = Autoscaler::new(shipped(), Mode::Upstream, 12);
+    let mut hpa = Autoscaler::new(shipped());
     assert_eq!(replay(&mut hpa, 2, 15, &[30_000.0; 3]), vec![6, 12, 12]);
 }
 
 #[test]
 fn shipped_manifest_scales_in_gently_after_five_minutes() {
-    let mut hpa = Autoscaler::new(shipped(), Mode::Upstream, 12);
+    let mut hpa = Autoscaler::new(shipped());
     assert_eq!(hpa.sync(secs(0), 12, Some(30_000.0)).desired, 12);
     assert_eq!(hpa.sync(secs(285), 12, Some(0.0)).desired, 12);
     // Pods 2 or Percent 25 per 60 s, selectPolicy Min: −2 per minute from 12.
@@ -287,97 +287,10 @@ fn shipped_manifest_scales_in_gently_after_five_minutes() {
 }
 
 #[test]
-fn replicas_never_exceed_the_partition_count() {
-    let mut hpa = Autoscaler::new(spec(1, 50, 1.0), Mode::Upstream, 4);
-    assert_eq!(hpa.effective_max(), 4);
+fn replicas_never_exceed_max_replicas() {
+    let mut hpa = Autoscaler::new(spec(1, 4, 1.0));
     let d = hpa.sync(secs(0), 1, Some(1e9));
     assert_eq!((d.desired, d.reason), (4, Reason::TooManyReplicas));
-}
-
-#[test]
-fn partition_aware_uses_only_even_splits_of_the_partitions() {
-    assert_eq!(even_splits(12), vec![1, 2, 3, 4, 6, 12]);
-    // Up: round up to the next even split (the recommendation does not matter).
-    assert_eq!(partition_aware(2, 5, 5, 2, 12, 12), 6);
-    assert_eq!(partition_aware(4, 5, 5, 2, 12, 12), 6);
-    assert_eq!(partition_aware(6, 7, 7, 2, 12, 12), 12);
-    // Down, load gone: the policy's step from 12 (10) widened to the split below, 6.
-    assert_eq!(partition_aware(12, 10, 1, 2, 12, 12), 6);
-    assert_eq!(partition_aware(12, 5, 1, 2, 12, 12), 4);
-    assert_eq!(partition_aware(4, 3, 1, 2, 12, 12), 3);
-    // Down, but the load still needs 9: 6 would not cover it, so the group stays at 12
-    // (dropping to 6 made it scale straight back out, seen in a demo run).
-    assert_eq!(partition_aware(12, 10, 9, 2, 12, 12), 12);
-    assert_eq!(partition_aware(12, 10, 7, 2, 12, 12), 12);
-    assert_eq!(partition_aware(12, 10, 6, 2, 12, 12), 6);
-    assert_eq!(partition_aware(6, 5, 5, 2, 12, 12), 6);
-    assert_eq!(partition_aware(6, 5, 4, 2, 12, 12), 4);
-    // Never below min, never above max.
-    assert_eq!(partition_aware(3, 2, 1, 2, 12, 12), 2);
-    assert_eq!(partition_aware(6, 7, 7, 2, 10, 12), 10);
-}
-
-#[test]
-fn partition_aware_mode_with_the_shipped_manifest() {
-    let mut hpa = Autoscaler::new(shipped(), Mode::PartitionAware, 12);
-    // Lag for 5 consumers: upstream would run 5, partition-aware runs 6.
-    assert_eq!(hpa.sync(secs(0), 2, Some(5000.0)).desired, 6);
-    let mut hpa = Autoscaler::new(shipped(), Mode::PartitionAware, 12);
-    assert_eq!(hpa.sync(secs(0), 12, Some(30_000.0)).desired, 12);
-    let mut current = 12;
-    let mut seen = vec![];
-    for minute in 0..4 {
-        current = hpa
-            .sync(secs(300 + 60 * minute), current, Some(0.0))
-            .desired;
-        seen.push(current);
-    }
-    assert!(seen.iter().all(|n| 12 % n == 0), "{seen:?}");
-    assert_eq!(*seen.last().unwrap(), 2);
-}
-
-#[test]
-fn partition_aware_mode_holds_twelve_while_the_load_needs_more_than_six() {
-    // 12 consumers during a spike whose lag asks for 9: halving to 6 would not keep up
-    // and the next syncs would scale straight back to 12 (a flap seen in a demo run).
-    let mut hpa = Autoscaler::new(shipped(), Mode::PartitionAware, 12);
-    let mut seen = vec![];
-    for sync in 0..40 {
-        let d = hpa.sync(secs(15 * sync), 12, Some(12.0 * 750.0));
-        seen.push(d.desired);
-    }
-    assert!(seen.iter().all(|&n| n == 12), "{seen:?}");
-    // Once the lag is gone, after the 300 s window, down in even splits.
-    let mut current = 12;
-    let mut after = vec![];
-    for minute in 0..8 {
-        current = hpa
-            .sync(secs(600 + 300 + 60 * minute), current, Some(0.0))
-            .desired;
-        after.push(current);
-    }
-    assert!(after.iter().all(|n| 12 % n == 0), "{after:?}");
-    assert_eq!(*after.last().unwrap(), 2, "{after:?}");
-}
-
-#[test]
-fn time_scaling_shrinks_windows_and_periods_consistently() {
-    let fast = shipped().time_scaled(10.0);
-    assert_eq!(fast.scale_down.stabilization_window, secs(30));
-    assert_eq!(
-        fast.scale_up.policies[0].period,
-        Duration::from_millis(1500)
-    );
-    let mut hpa = Autoscaler::new(fast, Mode::Upstream, 12);
-    let mut current = 2;
-    let mut seen = vec![];
-    for i in 0..3u64 {
-        current = hpa
-            .sync(Duration::from_millis(1500 * i), current, Some(30_000.0))
-            .desired;
-        seen.push(current);
-    }
-    assert_eq!(seen, vec![6, 12, 12]);
 }
 
 // --- Properties -----------------------------------------------------------------------
@@ -408,89 +321,39 @@ fn arb_rules() -> impl Strategy<Value = ScalingRules> {
         })
 }
 
-fn arb_case() -> impl Strategy<Value = (HpaSpec, u32, u32, Vec<(u64, Option<f64>)>)> {
-    (1u32..6, 0u32..20, 1u32..30, arb_rules(), arb_rules()).prop_flat_map(
-        |(min, extra, partitions, up, down)| {
-            let spec = HpaSpec {
-                name: "p".into(),
-                reference: "Deployment/p".into(),
-                min_replicas: min,
-                max_replicas: min + extra,
-                target_average_value: 100.0,
-                scale_up: up,
-                scale_down: down,
-            };
-            (
-                Just(spec),
-                Just(partitions.max(min)),
-                1u32..40,
-                prop::collection::vec((1u64..90, prop::option::weighted(0.9, 0.0f64..1e6)), 1..40),
-            )
-        },
-    )
-}
-
-fn check_bounds(mode: Mode, case: (HpaSpec, u32, u32, Vec<(u64, Option<f64>)>)) {
-    let (spec, partitions, start, steps) = case;
-    let min = spec.min_replicas;
-    let max = spec.max_replicas;
-    let mut hpa = Autoscaler::new(spec, mode, partitions);
-    let mut now = Duration::ZERO;
-    let mut current = start;
-    for (dt, total) in steps {
-        now += secs(dt);
-        current = hpa.sync(now, current, total).desired;
-        assert!(current >= min, "{current} below min {min}");
-        assert!(current <= max, "{current} above max {max}");
-        assert!(
-            current <= partitions,
-            "{current} above {partitions} partitions"
-        );
-    }
+fn arb_case() -> impl Strategy<Value = (HpaSpec, u32, Vec<(u64, Option<f64>)>)> {
+    (1u32..6, 0u32..20, arb_rules(), arb_rules()).prop_flat_map(|(min, extra, up, down)| {
+        let spec = HpaSpec {
+            name: "p".into(),
+            reference: "Deployment/p".into(),
+            min_replicas: min,
+            max_replicas: min + extra,
+            target_average_value: 100.0,
+            scale_up: up,
+            scale_down: down,
+        };
+        (
+            Just(spec),
+            1u32..40,
+            prop::collection::vec((1u64..90, prop::option::weighted(0.9, 0.0f64..1e6)), 1..40),
+        )
+    })
 }
 
 proptest! {
     #[test]
-    fn upstream_mode_stays_within_min_max_and_partitions(case in arb_case()) {
-        check_bounds(Mode::Upstream, case);
-    }
-
-    #[test]
-    fn partition_aware_mode_stays_within_min_max_and_partitions(case in arb_case()) {
-        check_bounds(Mode::PartitionAware, case);
-    }
-
-    #[test]
-    fn partition_aware_picks_even_splits_unless_a_bound_forbids(
-        partitions in 1u32..30, min in 1u32..6, current in 1u32..30, desired in 1u32..30,
-        recommended in 0u32..30,
-    ) {
-        let min = min.min(partitions);
-        let max = partitions;
-        let current = current.clamp(min, max);
-        let desired = desired.clamp(min, max);
-        // As the algorithm produces them: scaling in, the policies only hold the
-        // stabilized recommendation back (desired >= recommended).
-        let recommended = if desired < current { recommended.min(desired) } else { desired };
-        let got = partition_aware(current, desired, recommended, min, max, partitions);
-        prop_assert!(got >= min && got <= max);
-        if desired > current {
-            prop_assert!(got >= desired);
-        }
-        if desired < current {
-            // Never out, never below what the load needs, and never stuck: once the
-            // load fits in a lower split, the group gets there.
-            prop_assert!(got <= current);
-            prop_assert!(got >= recommended.max(min).min(current));
-            let lower_fits = even_splits(partitions)
-                .into_iter()
-                .any(|s| s >= recommended.max(min) && s < current);
-            if lower_fits {
-                prop_assert!(got < current);
-            }
-        }
-        if got != desired && got != min && got != max && got != current {
-            prop_assert_eq!(partitions % got, 0);
+    fn stays_within_min_and_max(case in arb_case()) {
+        let (spec, start, steps) = case;
+        let min = spec.min_replicas;
+        let max = spec.max_replicas;
+        let mut hpa = Autoscaler::new(spec);
+        let mut now = Duration::ZERO;
+        let mut current = start;
+        for (dt, total) in steps {
+            now += secs(dt);
+            current = hpa.sync(now, current, total).desired;
+            prop_assert!(current >= min, "{} below min {}", current, min);
+            prop_assert!(current <= max, "{} above max {}", current, max);
         }
     }
 }

@@ -37,7 +37,7 @@ pub enum Command {
     /// Check the database against a results file; exits 1 if any check fails.
     Audit(Audit),
     /// Markdown report with SVG plots from one or more run folders (results.json,
-    /// optional autoscaler.csv and audit.json); the folder's name is the run's name.
+    /// optional hpa-history.jsonl and audit.json); the folder's name is the run's name.
     Report(Report),
 }
 

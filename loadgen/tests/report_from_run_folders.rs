@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use autoscaler::history::StatusRecord;
 use loadgen::audit_file::{AuditFile, CheckResult, LatencySummary, SaleCounts};
 use loadgen::profile::flash_sale;
 use loadgen::results::{PhaseStats, RunResults, Second};
@@ -56,21 +57,30 @@ fn results() -> RunResults {
 fn write_full_run(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     results().write(&dir.join("results.json")).unwrap();
-    let mut csv = String::from("unix_ms,lag,current,recommended,desired\n");
-    for t in 0..40u128 {
-        let lag = match t {
+    // The HPA's status once a second, as `autoscaler record` writes it.
+    let mut history = String::new();
+    for t in 0..40u64 {
+        let lag: u32 = match t {
             0..=4 => 3,
-            5..=14 => (t - 4) * 80,
-            15..=24 => 800 - (t - 14) * 80,
+            5..=14 => (t as u32 - 4) * 80,
+            15..=24 => 800 - (t as u32 - 14) * 80,
             _ => 0,
         };
         let replicas = if (7..30).contains(&t) { 4 } else { 1 };
-        csv.push_str(&format!(
-            "{},{lag},{replicas},{replicas},{replicas}\n",
-            START + t * 1000
-        ));
+        let record = StatusRecord {
+            unix_ms: START as u64 + t * 1000,
+            metric_average: Some(f64::from(lag) / f64::from(replicas)),
+            current_replicas: replicas,
+            desired_replicas: replicas,
+            min_replicas: 1,
+            max_replicas: 4,
+            last_scale_time: None,
+            conditions: Vec::new(),
+        };
+        history.push_str(&serde_json::to_string(&record).unwrap());
+        history.push('\n');
     }
-    std::fs::write(dir.join("autoscaler.csv"), csv).unwrap();
+    std::fs::write(dir.join("hpa-history.jsonl"), history).unwrap();
     AuditFile {
         passed: true,
         checks: vec![CheckResult {

@@ -1,5 +1,5 @@
 """Checks over repository files rather than renders: the consumer HPA file that the
-local autoscaler reads, the Dockerfiles, the compose file, and the dashboard copies."""
+HPA algorithm crate (autoscaler/) reads, the Dockerfiles, the compose file, and the dashboard copies."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from common import Result, quantity
 
 
 def check_hpa_contract(path: str) -> Result:
-    """k8s/base/consumer-svc/hpa.yaml is read by the local autoscaler as plain YAML:
+    """k8s/base/consumer-svc/hpa.yaml is read by the HPA algorithm's tests as plain YAML:
     exactly one autoscaling/v2 HPA, min/max, one External metric with
     target.averageValue, and a complete behavior (windows, Pods/Percent policies with
     periods, selectPolicy), tuned fast-up / slow-down."""
@@ -33,7 +33,7 @@ def check_hpa_contract(path: str) -> Result:
         return r
     r.examined = len(docs)
     if len(docs) != 1:
-        r.fail(f"holds {len(docs)} objects; the local autoscaler expects exactly one")
+        r.fail(f"holds {len(docs)} objects; autoscaler/ expects exactly one")
         return r
     hpa = docs[0]
     if hpa.get("apiVersion") != "autoscaling/v2" or hpa.get("kind") != "HorizontalPodAutoscaler":

@@ -259,7 +259,7 @@ def check_crd_schema(render: Render, store: CrdStore, kinds_seen: dict[str, int]
         kinds_seen[kind] = kinds_seen.get(kind, 0) + 1
         if (group, kind) not in store.origin:
             result.fail(f"{ref(doc)}: no CRD known for {kind}.{group or 'core'} {api_version}; "
-                        "cannot validate it (add its CRD source to scripts/k8s-check.sh)")
+                        "cannot validate it (add its CRD source to scripts/k8s/crds.sh)")
             continue
         validator = store.validator(group, version, kind)
         if validator is None or not store.served.get((group, version, kind)):

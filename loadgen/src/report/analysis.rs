@@ -3,7 +3,7 @@
 //! Time is seconds since the run's start (`started_unix_ms`). Per-second series put a
 //! second's value at its start (second 30 covers 30.0–31.0 s).
 //!
-//! Lag and replicas come from the autoscaler's timeline when there is one (it keeps
+//! Lag and replicas come from the HPA status history when there is one (it keeps
 //! recording after the load stops, so the drain is visible), else from the lag and
 //! replicas the run scraped each second. The sample in force when the run started is
 //! kept, moved to t = 0.
@@ -390,7 +390,6 @@ mod tests {
             unix_ms: (START as i64 + t_ms) as u128,
             lag,
             current,
-            recommended: desired,
             desired,
         }
     }
@@ -415,7 +414,7 @@ mod tests {
     }
 
     #[test]
-    fn autoscaler_samples_are_placed_relative_to_the_start_and_the_one_in_force_kept() {
+    fn hpa_status_samples_are_placed_relative_to_the_start_and_the_one_in_force_kept() {
         let r = run(vec![
             sync(-3000, Some(9), 1, 1),
             sync(-1000, Some(7), 1, 1),
@@ -429,7 +428,7 @@ mod tests {
     }
 
     #[test]
-    fn without_an_autoscaler_timeline_the_scraped_seconds_are_used() {
+    fn without_an_hpa_history_the_scraped_seconds_are_used() {
         let mut r = run(Vec::new());
         r.results.timeline[1].lag = Some(40);
         r.results.timeline[1].replicas = Some(2);

@@ -1,6 +1,6 @@
 //! `loadgen report`: one Markdown page with plots from one or more run folders.
 //!
-//! - [`run_dir`] reads a run's folder (results, autoscaler timeline, audit).
+//! - [`run_dir`] reads a run's folder (results, HPA status history, audit).
 //! - [`analysis`] computes the series and summary numbers, pure and unit-tested.
 //! - [`plot`] draws SVG charts.
 //! - [`markdown`] writes `report.md`.
@@ -145,7 +145,7 @@ fn plot_run(out: &Path, run: &Run, s: &Series) -> anyhow::Result<(Images, Vec<St
                 x_max,
                 log_y: false,
             },
-            "no lag samples (no autoscaler.csv, and the run scraped none): no lag plot",
+            "no lag samples (no hpa-history.jsonl, and the run scraped none): no lag plot",
         ),
         (
             "replicas",
@@ -165,7 +165,7 @@ fn plot_run(out: &Path, run: &Run, s: &Series) -> anyhow::Result<(Images, Vec<St
                 x_max,
                 log_y: false,
             },
-            "no replica samples (no autoscaler.csv, and the run scraped none): no replicas plot",
+            "no replica samples (no hpa-history.jsonl, and the run scraped none): no replicas plot",
         ),
         (
             "processed",

@@ -1,9 +1,11 @@
-//! One run's folder: `results.json` (required), `autoscaler.csv` and `audit.json`
+//! One run's folder: `results.json` (required), `hpa-history.jsonl` (the consumer
+//! HPA's status once a second, written by `autoscaler record`) and `audit.json`
 //! (optional). The folder's name is the run's name in the report.
 
 use std::path::Path;
 
 use anyhow::Context as _;
+use autoscaler::history::{self, StatusRecord};
 
 use crate::audit_file::AuditFile;
 use crate::results::RunResults;
@@ -13,20 +15,31 @@ use crate::results::RunResults;
 pub struct Run {
     pub name: String,
     pub results: RunResults,
-    /// The local autoscaler's syncs, oldest first; empty without `autoscaler.csv`.
+    /// The HPA's status readings, oldest first; empty without `hpa-history.jsonl`.
     pub syncs: Vec<Sync>,
     pub audit: Option<AuditFile>,
 }
 
-/// One row of the autoscaler's timeline CSV (`unix_ms,lag,current,recommended,desired`).
+/// One reading of the HPA's status: the lag the controller last read, the replicas it
+/// found and the count it chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sync {
     pub unix_ms: u128,
-    /// `None` when the lag read failed at that sync.
+    /// The group's total lag; `None` while the controller had no metric.
     pub lag: Option<i64>,
     pub current: u32,
-    pub recommended: u32,
     pub desired: u32,
+}
+
+impl From<&StatusRecord> for Sync {
+    fn from(record: &StatusRecord) -> Self {
+        Self {
+            unix_ms: u128::from(record.unix_ms),
+            lag: record.metric_total().map(|total| total.round() as i64),
+            current: record.current_replicas,
+            desired: record.desired_replicas,
+        }
+    }
 }
 
 impl Run {
@@ -40,12 +53,15 @@ impl Run {
         let results_path = dir.join("results.json");
         let results = RunResults::read(&results_path)
             .with_context(|| format!("reading {}", results_path.display()))?;
-        let csv_path = dir.join("autoscaler.csv");
-        let syncs = match std::fs::read_to_string(&csv_path) {
-            Ok(text) => parse_autoscaler_csv(&text)
-                .with_context(|| format!("reading {}", csv_path.display()))?,
+        let history_path = dir.join("hpa-history.jsonl");
+        let syncs = match std::fs::read_to_string(&history_path) {
+            Ok(text) => history::parse_lines(&text)
+                .with_context(|| format!("reading {}", history_path.display()))?
+                .iter()
+                .map(Sync::from)
+                .collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", csv_path.display())),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", history_path.display())),
         };
         let audit_path = dir.join("audit.json");
         let audit = if audit_path.exists() {
@@ -65,76 +81,35 @@ impl Run {
     }
 }
 
-/// Parses the autoscaler's timeline. A last line without its newline is ignored (the
-/// autoscaler was stopped while writing it); any other malformed line is an error.
-pub fn parse_autoscaler_csv(text: &str) -> anyhow::Result<Vec<Sync>> {
-    let mut lines: Vec<&str> = text.split('\n').collect();
-    let unterminated = lines.pop().filter(|l| !l.trim().is_empty());
-    let mut syncs = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.starts_with("unix_ms") {
-            continue;
-        }
-        syncs.push(parse_sync(line).with_context(|| format!("line {}: {line:?}", index + 1))?);
-    }
-    if let Some(Ok(sync)) = unterminated.map(parse_sync) {
-        syncs.push(sync);
-    }
-    Ok(syncs)
-}
-
-fn parse_sync(line: &str) -> anyhow::Result<Sync> {
-    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-    let [unix_ms, lag, current, recommended, desired] = fields[..] else {
-        anyhow::bail!("expected 5 fields");
-    };
-    Ok(Sync {
-        unix_ms: unix_ms.parse()?,
-        lag: if lag.is_empty() {
-            None
-        } else {
-            Some(lag.parse()?)
-        },
-        current: current.parse()?,
-        recommended: recommended.parse()?,
-        desired: desired.parse()?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_autoscaler_timeline_with_a_missing_lag() {
-        let text = "unix_ms,lag,current,recommended,desired\n\
-                    1000,12,1,1,1\n\
-                    2000,,1,3,3\n\
-                    3000,5000,3,4,4\n";
-        let syncs = parse_autoscaler_csv(text).unwrap();
-        assert_eq!(syncs.len(), 3);
-        assert_eq!(syncs[1].lag, None);
+    fn an_hpa_status_becomes_the_total_lag_and_both_replica_counts() {
+        let record = StatusRecord {
+            unix_ms: 3000,
+            metric_average: Some(2500.5),
+            current_replicas: 2,
+            desired_replicas: 6,
+            min_replicas: 2,
+            max_replicas: 12,
+            last_scale_time: None,
+            conditions: Vec::new(),
+        };
         assert_eq!(
-            syncs[2],
+            Sync::from(&record),
             Sync {
                 unix_ms: 3000,
-                lag: Some(5000),
-                current: 3,
-                recommended: 4,
-                desired: 4
+                lag: Some(5001),
+                current: 2,
+                desired: 6
             }
         );
-    }
-
-    #[test]
-    fn a_cut_off_last_line_is_ignored_but_a_broken_middle_line_is_an_error() {
-        let cut = "unix_ms,lag,current,recommended,desired\n1000,1,1,1,1\n2000,3,";
-        assert_eq!(parse_autoscaler_csv(cut).unwrap().len(), 1);
-        let complete_last = "unix_ms,lag,current,recommended,desired\n1000,1,1,1,1\n2000,3,2,2,2";
-        assert_eq!(parse_autoscaler_csv(complete_last).unwrap().len(), 2);
-        let broken = "unix_ms,lag,current,recommended,desired\n1000,x,1,1,1\n2000,3,2,2,2\n";
-        let error = parse_autoscaler_csv(broken).unwrap_err();
-        assert!(format!("{error:#}").contains("line 2"), "{error:#}");
+        let unknown = StatusRecord {
+            metric_average: None,
+            ..record
+        };
+        assert_eq!(Sync::from(&unknown).lag, None);
     }
 }
