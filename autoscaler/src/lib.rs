@@ -4,7 +4,7 @@
 //! - [`algorithm`]: the upstream HPA algorithm as a deterministic function (plus our
 //!   partition cap and the `partition-aware` mode); everything else feeds it.
 //! - [`hpa_spec`]: the shipped `autoscaling/v2` manifest → the algorithm's inputs.
-//! - [`lag`]: the consumer group's total lag, read straight from Kafka.
+//! - the consumer group's total lag comes from `kafka_lag`, the reader lag-exporter uses.
 //! - [`pods`]: real `consumer-svc` processes standing in for pods.
 //! - [`display`]: `kubectl get hpa -w` / `kubectl get pods` style lines.
 //! - [`metrics`]: the autoscaler's own Prometheus endpoint.
@@ -13,7 +13,6 @@
 pub mod algorithm;
 pub mod display;
 pub mod hpa_spec;
-pub mod lag;
 pub mod metrics;
 pub mod pods;
 pub mod run;

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::settings::KafkaSettings;
+use kafka_lag::LagReader;
 
 use crate::algorithm::{Autoscaler, HpaSpec, Mode};
 use crate::display;
-use crate::lag::LagReader;
 use crate::metrics::{self, Gauges, SharedGauges};
 use crate::pods::{PodSet, PodTemplate};
 
@@ -38,12 +38,20 @@ pub struct Config {
 
 /// Runs until `shutdown` resolves, then stops every pod gracefully.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let reader = Arc::new(LagReader::new(&config.kafka)?);
+    let reader = Arc::new(LagReader::new(
+        &config.kafka,
+        "surge-autoscaler",
+        std::slice::from_ref(&config.kafka.group_id),
+        Duration::from_secs(5),
+    )?);
+    let (group, topic) = (config.kafka.group_id.clone(), config.kafka.topic.clone());
     let partitions = match config.partitions {
         Some(p) => p,
         None => {
-            let reader = reader.clone();
-            tokio::task::spawn_blocking(move || reader.partition_count()).await??
+            let (reader, topic) = (reader.clone(), topic.clone());
+            let offsets =
+                tokio::task::spawn_blocking(move || reader.topic_offsets(&topic)).await??;
+            offsets.partitions.len() as u32
         }
     };
     let spec = config.spec.time_scaled(config.time_scale);
@@ -104,9 +112,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             );
         }
         let lag = {
-            let reader = reader.clone();
-            match tokio::task::spawn_blocking(move || reader.read()).await {
-                Ok(Ok(sample)) => Some(sample.total),
+            let (reader, group, topic) = (reader.clone(), group.clone(), topic.clone());
+            match tokio::task::spawn_blocking(move || reader.read(&group, &topic)).await {
+                Ok(Ok(sample)) => Some(sample.total()),
                 Ok(Err(error)) => {
                     eprintln!("autoscaler: lag read failed: {error}");
                     None
