@@ -24,3 +24,17 @@ pub struct Settings {
     #[serde(default)]
     pub kafka: common::settings::KafkaSettings,
 }
+
+impl common::settings::ProcessSettings for Settings {
+    /// Everything but `kafka` belongs to the processes it scales or sits next to.
+    const OTHER_PROCESSES_SECTIONS: &'static [&'static str] = &[
+        "http",
+        "ingest",
+        "otlp",
+        "log",
+        "database",
+        "consumer",
+        "processing",
+        "lag_exporter",
+    ];
+}

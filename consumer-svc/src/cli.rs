@@ -66,7 +66,7 @@ fn parse_seed(args: &[String]) -> Result<Command, String> {
     }
     let sku = sku.ok_or("--sku is required")?;
     // The same rules as at the door, so a seeded SKU is one an order can name.
-    common::order::OrderRequest {
+    order::OrderRequest {
         sku: sku.clone(),
         quantity: 1,
         customer_id: "seed".to_owned(),

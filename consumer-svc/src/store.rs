@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use common::order::OrderEvent;
+use order::OrderEvent;
 
 /// What processing one order event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

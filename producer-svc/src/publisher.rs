@@ -14,8 +14,8 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use common::kafka_stats::StatsContext;
-use common::order::OrderEvent;
 use common::settings::KafkaSettings;
+use order::OrderEvent;
 
 pub const DELIVERY_LATENCY: &str = "surge_producer_delivery_seconds";
 pub const QUEUE_DEPTH: &str = "surge_producer_queue_messages";

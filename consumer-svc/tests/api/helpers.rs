@@ -18,10 +18,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use common::order::OrderEvent;
 use common::settings::KafkaSettings;
 use consumer_svc::group::GroupState;
 use consumer_svc::{Application, Settings};
+use order::OrderEvent;
 use testkit::postgres::TestDatabase;
 
 /// A record as published: key, value, headers.
@@ -293,7 +293,7 @@ impl Sale {
 /// An order for `sku` from a customer of its own (so orders spread over partitions).
 pub fn order(sku: &str, quantity: u32) -> OrderEvent {
     OrderEvent {
-        schema: common::order::SCHEMA_V1.to_owned(),
+        schema: order::SCHEMA_V1.to_owned(),
         order_id: Uuid::now_v7(),
         sku: sku.to_owned(),
         quantity,

@@ -8,8 +8,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use common::order::{self, OrderEvent, OrderRequest, ValidOrder};
 use common::problem::Problem;
+use order::{OrderEvent, OrderRequest, ValidOrder};
 
 use crate::error::IngestError;
 use crate::orders_state::IngestState;
