@@ -222,10 +222,6 @@ impl Store {
         Self { pool, target }
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// Applies `orders` (in the order given, which is offset order per partition) in one
     /// transaction and returns each one's outcome and the SKUs' stock after it, or
     /// nothing at all on error.

@@ -56,10 +56,6 @@ impl Publisher {
         })
     }
 
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-
     /// Records waiting in librdkafka (queued or in flight to the broker).
     pub fn queue_depth(&self) -> i32 {
         self.producer.in_flight_count()

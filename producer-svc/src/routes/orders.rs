@@ -12,7 +12,7 @@ use common::problem::Problem;
 use order::{OrderEvent, OrderRequest, ValidOrder};
 
 use crate::error::IngestError;
-use crate::orders_state::IngestState;
+use crate::ingest_state::IngestState;
 
 pub const ACCEPTED: &str = "surge_orders_accepted_total";
 pub const REJECTED: &str = "surge_orders_rejected_total";
