@@ -1,5 +1,4 @@
-//! The local stand-in for Kubernetes' HorizontalPodAutoscaler controller (DESIGN.md,
-//! "Local stand-in for the cluster").
+//! The local stand-in for Kubernetes' HorizontalPodAutoscaler controller.
 //!
 //! - [`algorithm`]: the upstream HPA algorithm as a deterministic function (plus our
 //!   partition cap and the `partition-aware` mode); everything else feeds it.
