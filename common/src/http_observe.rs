@@ -15,8 +15,6 @@ use tracing::field::Empty;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::trace_context;
-
 pub const REQUEST_DURATION: &str = "http_server_request_duration_seconds";
 pub const ACTIVE_REQUESTS: &str = "http_server_active_requests";
 
@@ -64,7 +62,7 @@ pub async fn observe(
     {
         span.record("user_agent.original", agent);
     }
-    let parent = trace_context::extract_from_http(req.headers());
+    let parent = extract_from_http(req.headers());
     let _ = span.set_parent(parent);
 
     let active = metrics::gauge!(ACTIVE_REQUESTS);
@@ -120,4 +118,20 @@ fn method_label(method: &Method) -> &'static str {
         Method::CONNECT => "CONNECT",
         _ => "_OTHER",
     }
+}
+
+/// Reads a trace context from HTTP request headers.
+fn extract_from_http(headers: &actix_web::http::header::HeaderMap) -> opentelemetry::Context {
+    use opentelemetry::propagation::{Extractor, TextMapPropagator};
+
+    struct Http<'a>(&'a actix_web::http::header::HeaderMap);
+    impl Extractor for Http<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
+        }
+    }
+    opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&Http(headers))
 }

@@ -1,8 +1,8 @@
 //! The one place Kafka clients are configured.
 //!
-//! Defaults encode the delivery guarantees from DESIGN.md; `kafka.properties` from the
-//! settings are applied last, so operators can add TLS/SASL or tune anything without a
-//! code change.
+//! Defaults encode the delivery guarantees of `docs/architecture.md`; `kafka.properties`
+//! from the settings are applied last, so operators can add TLS/SASL or tune anything
+//! without a code change.
 
 use rdkafka::ClientConfig;
 
@@ -29,8 +29,8 @@ pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
         .set("request.timeout.ms", &request_timeout)
         // A lone order waits for the linger before it is sent (5 ms on its POST latency),
         // but under a peak the linger decides how many produce requests the broker
-        // handles: at 10 000 orders/s, 2 ms left the broker CPU-bound and the p99 erratic
-        // (13-520 ms over five runs), 5 ms kept it at 11-21 ms. See docs/decisions.md.
+        // handles: 2 ms left the broker CPU-bound and the p99 erratic. Decision and
+        // figures: docs/decisions.md, the README's `linger.ms` rows.
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("compression.type", "lz4")

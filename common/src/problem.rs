@@ -4,7 +4,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use serde::Serialize;
 
-use crate::order::FieldError;
+use order::FieldError;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 

@@ -21,14 +21,24 @@ use serde::{Deserialize, Serialize};
 #[error("invalid settings: {0}")]
 pub struct SettingsError(#[from] config::ConfigError);
 
-/// Loads a service's settings type `T` from the layers described in the module docs.
+/// A process's settings type, and the sections of a shared configuration it leaves to
+/// the other surge processes.
+///
+/// One environment (a shell, a ConfigMap, `config/base.yaml`) is often shared by several
+/// processes, so each names the top-level sections that belong to the others, and ignores
+/// them; its own sections are the fields of its defaults. Any other unknown section, or an
+/// unknown key inside a section, is still an error naming it (a typo must not be silently
+/// ignored).
+pub trait ProcessSettings: DeserializeOwned + Serialize + Default {
+    /// Sections other surge processes read and this one does not.
+    const OTHER_PROCESSES_SECTIONS: &'static [&'static str];
+}
+
+/// Loads a process's settings type `T` from the layers described in the module docs.
 ///
 /// `T` supplies its own defaults through `Default` + `Serialize`, so every key has a value
 /// before any file or variable is read.
-pub fn load<T>() -> Result<T, SettingsError>
-where
-    T: DeserializeOwned + Serialize + Default,
-{
+pub fn load<T: ProcessSettings>() -> Result<T, SettingsError> {
     let dir = std::env::var_os("SURGE_CONFIG_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("config"));
@@ -37,14 +47,11 @@ where
 }
 
 /// [`load`] with explicit inputs, so tests do not depend on the process environment.
-pub fn load_from<T>(
+pub fn load_from<T: ProcessSettings>(
     dir: &std::path::Path,
     environment: &str,
     vars: impl IntoIterator<Item = (String, String)>,
-) -> Result<T, SettingsError>
-where
-    T: DeserializeOwned + Serialize + Default,
-{
+) -> Result<T, SettingsError> {
     let defaults = config::Config::try_from(&T::default())?;
     // The sections `T` has: the top-level keys of its defaults.
     let own: config::Map<String, config::Value> = defaults.clone().try_deserialize()?;
@@ -66,26 +73,10 @@ where
         .build()?;
     let mut table: config::Map<String, config::Value> = built.try_deserialize()?;
     table.retain(|section, _| {
-        own.contains_key(section) || !SHARED_SECTIONS.contains(&section.as_str())
+        own.contains_key(section) || !T::OTHER_PROCESSES_SECTIONS.contains(&section.as_str())
     });
     Ok(config::Value::new(None, config::ValueKind::Table(table)).try_deserialize()?)
 }
-
-/// Top-level sections some surge process reads. One environment (a shell, a ConfigMap,
-/// `config/base.yaml`) is often shared by several processes, so a process ignores the
-/// sections that belong to the others; any other unknown section, or an unknown key
-/// inside a section, is still an error naming it (a typo must not be silently ignored).
-pub const SHARED_SECTIONS: &[&str] = &[
-    "http",
-    "kafka",
-    "ingest",
-    "otlp",
-    "log",
-    "database",
-    "consumer",
-    "processing",
-    "lag_exporter",
-];
 
 /// Where a service listens for HTTP.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -209,6 +200,10 @@ mod tests {
         http: HttpSettings,
         kafka: KafkaSettings,
         otlp: OtlpSettings,
+    }
+
+    impl ProcessSettings for Sample {
+        const OTHER_PROCESSES_SECTIONS: &'static [&'static str] = &["database", "processing"];
     }
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

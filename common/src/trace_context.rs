@@ -1,5 +1,6 @@
 //! W3C trace context (`traceparent`/`tracestate`) carried in Kafka record headers, so one
-//! trace runs from the HTTP request through the broker into the consumer.
+//! trace runs from the HTTP request through the broker into the consumer. (The HTTP side,
+//! reading it from request headers, is in `http_observe`.)
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::Context;
@@ -20,20 +21,6 @@ pub fn extract<H: Headers>(headers: Option<&H>) -> Context {
         Some(headers) => TraceContextPropagator::new().extract(&HeaderReader(headers)),
         None => Context::new(),
     }
-}
-
-/// Reads a trace context from HTTP request headers.
-pub fn extract_from_http(headers: &actix_web::http::header::HeaderMap) -> Context {
-    struct Http<'a>(&'a actix_web::http::header::HeaderMap);
-    impl Extractor for Http<'_> {
-        fn get(&self, key: &str) -> Option<&str> {
-            self.0.get(key).and_then(|v| v.to_str().ok())
-        }
-        fn keys(&self) -> Vec<&str> {
-            self.0.keys().map(|k| k.as_str()).collect()
-        }
-    }
-    TraceContextPropagator::new().extract(&Http(headers))
 }
 
 struct HeaderWriter(Option<OwnedHeaders>);

@@ -15,7 +15,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use common::order::{decode_event, EventError};
+use order::{decode_event, EventError};
 
 use crate::store::PendingOrder;
 

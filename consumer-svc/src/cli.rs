@@ -1,80 +1,89 @@
 //! The command line: `consumer-svc [run | migrate | seed-stock --sku SKU --units N]`.
 //!
 //! Settings always come from the usual layers (`SURGE__DATABASE__URL`, …); the command
-//! line only says what to do.
+//! line only says what to do. The one-shot commands answer a person (or a Job's log) with
+//! one line on stdout; their logs stay at `warn` unless `RUST_LOG` asks for more, so the
+//! PostgreSQL notices sqlx logs at `info` (`relation "_sqlx_migrations" already exists`)
+//! do not bury that line.
 
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
+use common::settings::LogSettings;
 
 use crate::settings::Settings;
 use crate::startup::Application;
 use crate::store::Store;
 
-pub const USAGE: &str = "\
-usage: consumer-svc [COMMAND]
+#[derive(Debug, Parser)]
+#[command(
+    name = "consumer-svc",
+    version,
+    about = "surge processing: the consumer group that turns orders into PostgreSQL rows.",
+    after_help = "Settings come from config/base.yaml, config/$SURGE_ENVIRONMENT.yaml and \
+                  SURGE__* variables, e.g. \
+                  SURGE__DATABASE__URL=postgres://surge:surge@127.0.0.1:5432/surge."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-commands:
-  run                                  join the consumer group and process orders (default)
-  migrate                              apply the database migrations, then exit
-  seed-stock --sku SKU --units N       set the units on sale for SKU (creates it), then exit
-  help                                 print this text
+impl Cli {
+    /// What to do; no subcommand means `run`.
+    pub fn command(self) -> Command {
+        self.command.unwrap_or(Command::Run)
+    }
+}
 
-Settings come from config/base.yaml, config/$SURGE_ENVIRONMENT.yaml and SURGE__* variables,
-e.g. SURGE__DATABASE__URL=postgres://surge:surge@127.0.0.1:5432/surge.";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
+    /// Join the consumer group and process orders (the default).
     Run,
+    /// Apply the database migrations, then exit.
     Migrate,
-    SeedStock { sku: String, units: i64 },
-    Help,
+    /// Set the units on sale for a SKU (creating it), then exit.
+    SeedStock {
+        /// The SKU, under the same rules as an order's (`order::OrderRequest`).
+        #[arg(long, value_parser = parse_sku)]
+        sku: String,
+        /// Units on sale, 0 or more.
+        #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(0..))]
+        units: i64,
+    },
 }
 
 impl Command {
-    pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Self, String> {
-        let args: Vec<String> = args.into_iter().collect();
-        let rest = args.get(1..).unwrap_or_default();
-        match args.first().map(String::as_str) {
-            None | Some("run") if rest.is_empty() => Ok(Command::Run),
-            Some("migrate") if rest.is_empty() => Ok(Command::Migrate),
-            Some("help" | "--help" | "-h") => Ok(Command::Help),
-            Some("seed-stock") => parse_seed(rest),
-            _ => Err(format!("unexpected arguments: {}", args.join(" "))),
+    /// The log settings for this command: the configured ones for the service, `warn` for
+    /// a one-shot command (`RUST_LOG` still wins, see `common::telemetry`).
+    pub fn log_settings(&self, configured: &LogSettings) -> LogSettings {
+        match self {
+            Command::Run => configured.clone(),
+            Command::Migrate | Command::SeedStock { .. } => LogSettings {
+                level: "warn".to_owned(),
+                ..configured.clone()
+            },
         }
     }
 }
 
-fn parse_seed(args: &[String]) -> Result<Command, String> {
-    let (mut sku, mut units) = (None, None);
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--sku" => sku = Some(value.clone()),
-            "--units" => {
-                let n: i64 = value
-                    .parse()
-                    .map_err(|_| format!("--units must be a whole number, not {value:?}"))?;
-                if n < 0 {
-                    return Err("--units cannot be negative".to_owned());
-                }
-                units = Some(n);
-            }
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    let sku = sku.ok_or("--sku is required")?;
-    // The same rules as at the door, so a seeded SKU is one an order can name.
-    common::order::OrderRequest {
-        sku: sku.clone(),
+/// The same rules as at the door, so a seeded SKU is one an order can name.
+fn parse_sku(sku: &str) -> Result<String, String> {
+    order::OrderRequest {
+        sku: sku.to_owned(),
         quantity: 1,
         customer_id: "seed".to_owned(),
     }
     .validate()
-    .map_err(|errors| format!("invalid --sku: {}", errors[0].detail))?;
-    let units = units.ok_or("--units is required")?;
-    Ok(Command::SeedStock { sku, units })
+    .map(|valid| valid.sku)
+    .map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| e.detail)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
 }
 
 /// Runs `command` with `settings`; `shutdown` stops a running service.
@@ -84,10 +93,6 @@ pub async fn execute(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     match command {
-        Command::Help => {
-            println!("{USAGE}");
-            Ok(())
-        }
         Command::Run => {
             let application = Application::build(settings).await?;
             tracing::info!(port = application.port(), "consumer-svc listening");
@@ -97,6 +102,10 @@ pub async fn execute(
             let pool = crate::db::pool(&settings.database)?;
             crate::db::migrate(&pool).await?;
             pool.close().await;
+            println!(
+                "database schema is up to date ({} migrations)",
+                crate::db::MIGRATOR.iter().count()
+            );
             Ok(())
         }
         Command::SeedStock { sku, units } => {
@@ -107,9 +116,8 @@ pub async fn execute(
                 .await
                 .context("seeding stock timed out")?
                 .context("seeding stock")?;
-            tracing::info!(%sku, units, "stock seeded");
-            println!("{sku}: {units} units on sale");
             pool.close().await;
+            println!("{sku}: {units} units on sale");
             Ok(())
         }
     }
@@ -120,7 +128,9 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Command, String> {
-        Command::parse(args.iter().map(|s| (*s).to_owned()))
+        Cli::try_parse_from(std::iter::once("consumer-svc").chain(args.iter().copied()))
+            .map(Cli::command)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -149,27 +159,25 @@ mod tests {
     #[test]
     fn seed_stock_rejects_bad_input_with_a_reason() {
         for (args, needle) in [
-            (
-                &["seed-stock", "--sku", "FLASH-1"][..],
-                "--units is required",
-            ),
-            (
-                &["seed-stock", "--sku", "A", "--units", "-1"][..],
-                "negative",
-            ),
-            (
-                &["seed-stock", "--sku", "A", "--units", "x"][..],
-                "whole number",
-            ),
+            (&["seed-stock", "--sku", "FLASH-1"][..], "--units"),
+            (&["seed-stock", "--sku", "A", "--units", "-1"][..], "-1"),
+            (&["seed-stock", "--sku", "A", "--units", "x"][..], "'x'"),
             (
                 &["seed-stock", "--sku", "no spaces", "--units", "1"][..],
-                "invalid --sku",
+                "must be 1-64 characters",
             ),
-            (&["seed-stock", "--sku"][..], "needs a value"),
-            (&["migrate", "now"][..], "unexpected"),
+            (&["seed-stock", "--sku"][..], "--sku"),
+            (&["migrate", "now"][..], "'now'"),
         ] {
             let err = parse(args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn one_shot_commands_log_at_warn_and_the_service_as_configured() {
+        let configured = LogSettings::default();
+        assert_eq!(Command::Run.log_settings(&configured), configured);
+        assert_eq!(Command::Migrate.log_settings(&configured).level, "warn");
     }
 }

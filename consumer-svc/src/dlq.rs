@@ -18,8 +18,8 @@ use rdkafka::Message;
 use tracing::Instrument;
 
 use common::kafka_stats::StatsContext;
-use common::order::EventError;
 use common::settings::KafkaSettings;
+use order::EventError;
 
 pub const ORIGINAL_TOPIC: &str = "surge.original.topic";
 pub const ORIGINAL_PARTITION: &str = "surge.original.partition";
@@ -141,7 +141,7 @@ mod tests {
             42,
             Some(original),
         );
-        let error = common::order::decode_event(record.payload()).unwrap_err();
+        let error = order::decode_event(record.payload()).unwrap_err();
         let headers = dead_letter_headers(&record, &error);
         let get = |key| common::trace_context::header_str(&headers, key);
         assert!(get("traceparent").is_some());

@@ -1,11 +1,11 @@
 //! Lag of this replica's partitions: records on the broker it has not processed yet.
 //!
-//! lag = high watermark − next offset to process, where the next offset is the one the
-//! worker stored after its last batch, or the group's committed offset for a partition
-//! it has not finished a batch on yet, or the log start when nothing was ever committed
-//! (`auto.offset.reset=earliest`). Watermarks come from the broker (a ListOffsets request
-//! per partition), not from the fetcher's cache, which goes stale exactly when lag
-//! matters: while the local queue is full or fetching is paused.
+//! The formula and its edge cases are `kafka_lag::lag`'s, the one lag-exporter and the
+//! autoscaler use; what differs is the offset it starts from: the next offset the worker
+//! stored after its last batch, or the group's committed offset for a partition it has not
+//! finished a batch on yet. Watermarks come from the broker (a ListOffsets request per
+//! partition), not from the fetcher's cache, which goes stale exactly when lag matters:
+//! while the local queue is full or fetching is paused.
 //!
 //! Partitions that leave the assignment are reported as 0, so summing the gauge over
 //! replicas never counts a partition twice.
@@ -14,8 +14,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kafka_lag::{committed_position, Watermarks};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::TopicPartitionList;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -77,8 +78,12 @@ impl LagReporter {
                 else {
                     continue;
                 };
+                // A partition measured without an answer keeps its last value: 0 would
+                // read as "caught up".
                 for (&partition, &lag) in &lags {
-                    metrics::set_lag(&reporter.topic, partition, lag);
+                    if let Some(lag) = lag {
+                        metrics::set_lag(&reporter.topic, partition, lag);
+                    }
                 }
                 for &gone in reported.iter().filter(|p| !lags.contains_key(p)) {
                     metrics::set_lag(&reporter.topic, gone, 0);
@@ -88,8 +93,9 @@ impl LagReporter {
         })
     }
 
-    /// Blocking: talks to the broker.
-    fn measure(&self) -> BTreeMap<i32, i64> {
+    /// Lag per assigned partition, `None` where the broker gave no watermarks. Blocking:
+    /// talks to the broker.
+    fn measure(&self) -> BTreeMap<i32, Option<i64>> {
         let assigned = self.state.assignment();
         let mut next = BTreeMap::new();
         let mut unknown = TopicPartitionList::new();
@@ -110,7 +116,7 @@ impl LagReporter {
             {
                 Ok(committed) => {
                     for element in committed.elements() {
-                        if let Offset::Offset(offset) = element.offset() {
+                        if let Some(offset) = committed_position(element.offset()) {
                             next.insert(element.partition(), offset);
                         }
                     }
@@ -120,16 +126,22 @@ impl LagReporter {
         }
         let mut lags = BTreeMap::new();
         for partition in assigned {
-            match self
-                .consumer
-                .fetch_watermarks(&self.topic, partition, self.request_timeout)
-            {
-                Ok((low, high)) => {
-                    let from = next.get(&partition).copied().unwrap_or(low).max(low);
-                    lags.insert(partition, (high - from).max(0));
-                }
-                Err(error) => tracing::debug!(%error, partition, "watermarks unavailable for lag"),
-            }
+            let watermarks =
+                match self
+                    .consumer
+                    .fetch_watermarks(&self.topic, partition, self.request_timeout)
+                {
+                    Ok((low, high)) => Watermarks::known(low, high).or_else(|| {
+                        tracing::debug!(partition, low, high, "watermarks unknown for lag");
+                        None
+                    }),
+                    Err(error) => {
+                        tracing::debug!(%error, partition, "watermarks unavailable for lag");
+                        None
+                    }
+                };
+            let lag = watermarks.map(|w| kafka_lag::lag(next.get(&partition).copied(), w));
+            lags.insert(partition, lag);
         }
         lags
     }

@@ -159,7 +159,7 @@ mod tests {
         ];
         let kinds: Vec<&str> = samples
             .into_iter()
-            .map(|value| common::order::decode_event(value).unwrap_err().kind())
+            .map(|value| order::decode_event(value).unwrap_err().kind())
             .collect();
         assert_eq!(kinds, DLQ_KINDS);
     }

@@ -38,6 +38,10 @@ impl Default for Settings {
     }
 }
 
+impl common::settings::ProcessSettings for Settings {
+    const OTHER_PROCESSES_SECTIONS: &'static [&'static str] = &["ingest", "lag_exporter"];
+}
+
 impl Settings {
     /// Loads from the layers described in `common::settings`.
     pub fn load() -> Result<Self, common::settings::SettingsError> {

@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use common::order::OrderEvent;
+use order::OrderEvent;
 
 /// What processing one order event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -220,10 +220,6 @@ impl Store {
     pub fn new(pool: PgPool) -> Self {
         let target = Arc::new(DbTarget::of(&pool));
         Self { pool, target }
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
     }
 
     /// Applies `orders` (in the order given, which is offset order per partition) in one

@@ -30,7 +30,7 @@ pub fn render(snapshot: &Snapshot) -> String {
                 out,
                 "kafka_topic_partition_current_offset{{partition=\"{partition}\",topic=\"{}\"}} {}",
                 escape(topic),
-                offsets.high
+                offsets.high()
             );
         }
     }
@@ -45,7 +45,7 @@ pub fn render(snapshot: &Snapshot) -> String {
                 out,
                 "kafka_topic_partition_oldest_offset{{partition=\"{partition}\",topic=\"{}\"}} {}",
                 escape(topic),
-                offsets.low
+                offsets.low()
             );
         }
     }
@@ -114,25 +114,27 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offsets::{GroupOffset, PartitionOffsets};
+    use kafka_lag::{PartitionLag, Watermarks};
 
     #[test]
     fn renders_strimzi_names_and_labels() {
+        let watermarks = Watermarks::known(0, 7).expect("valid watermarks");
         let mut snapshot = Snapshot::default();
         snapshot
             .topics
             .entry("orders".into())
             .or_default()
-            .insert(0, PartitionOffsets { low: 0, high: 7 });
+            .insert(0, watermarks);
         snapshot
             .groups
             .entry(("g".into(), "orders".into()))
             .or_default()
             .insert(
                 0,
-                GroupOffset {
+                PartitionLag {
+                    watermarks,
                     committed: Some(5),
-                    lag: 2,
+                    lag: kafka_lag::lag(Some(5), watermarks),
                 },
             );
         let text = render(&snapshot);

@@ -14,7 +14,8 @@
 //! - `kafka_topic_partition_oldest_offset{topic,partition}` (log start),
 //! - `kafka_topic_partitions{topic}`.
 //!
-//! Layout: [`offsets`] reads the numbers from the broker, [`exposition`] renders them,
+//! Layout: [`offsets`] reads the numbers from the broker through `kafka_lag` (the
+//! reader and lag formula the autoscaler shares), [`exposition`] renders them,
 //! [`server`] answers `GET /metrics` by doing both on every scrape (nothing is cached,
 //! so a deleted group or topic simply stops being reported), [`settings`] loads the
 //! configuration through `common::settings`.

@@ -5,11 +5,22 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
+use clap::Parser;
 use lag_exporter::server::Exporter;
 use lag_exporter::{OffsetReader, Settings};
 
+/// Consumer-group lag from the broker's committed offsets, in Kafka Exporter's metric shape.
+#[derive(Parser)]
+#[command(
+    version,
+    after_help = "Settings come from config/base.yaml, config/$SURGE_ENVIRONMENT.yaml and \
+                  SURGE__* variables, e.g. SURGE__LAG_EXPORTER__PORT=9308."
+)]
+struct Cli {}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    Cli::parse();
     let settings = Settings::load()?;
     let telemetry = common::telemetry::init("lag-exporter", &settings.log, &settings.otlp)?;
     let reader = OffsetReader::new(

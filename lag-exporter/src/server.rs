@@ -56,7 +56,7 @@ async fn metrics(reader: web::Data<Arc<std::sync::Mutex<OffsetReader>>>) -> Http
         let reader = reader
             .lock()
             .map_err(|_| anyhow::anyhow!("a scrape panicked"))?;
-        reader.snapshot()
+        reader.snapshot().map_err(anyhow::Error::from)
     })
     .await;
     match snapshot {

@@ -1,14 +1,14 @@
 //! lag-exporter settings: the shared `kafka` and `log` sections plus its own `lag_exporter`.
 //!
-//! Unknown top-level sections are ignored rather than rejected: `config/base.yaml` is
-//! shared by every surge process and may carry sections this binary does not know.
+//! The sections of the other surge processes (`config/base.yaml` and a demo's environment
+//! are shared) are ignored; any other unknown section or key is an error naming it.
 
 use serde::{Deserialize, Serialize};
 
 use common::settings::{KafkaSettings, LogSettings, OtlpSettings};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub kafka: KafkaSettings,
     pub log: LogSettings,
@@ -40,6 +40,11 @@ impl Default for ExporterSettings {
             timeout_ms: 5000,
         }
     }
+}
+
+impl common::settings::ProcessSettings for Settings {
+    const OTHER_PROCESSES_SECTIONS: &'static [&'static str] =
+        &["http", "ingest", "database", "consumer", "processing"];
 }
 
 impl Settings {

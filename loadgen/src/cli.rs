@@ -290,7 +290,7 @@ impl Audit {
     async fn run(self) -> anyhow::Result<ExitCode> {
         let a = self;
         let results = RunResults::read(&a.results)?;
-        let client = db::connect(&a.database_url).await?;
+        let pool = db::connect(&a.database_url).await?;
         let expected = results
             .accepted
             .iter()
@@ -298,14 +298,14 @@ impl Audit {
             .collect::<std::collections::HashSet<_>>()
             .len();
         let rows = db::wait_for_rows(
-            &client,
+            &pool,
             &results.customer_prefix,
             expected,
             Duration::from_secs_f64(a.wait),
         )
         .await?;
         let sale = Sale {
-            remaining: db::remaining(&client, &a.sku).await?,
+            remaining: db::remaining(&pool, &a.sku).await?,
             sku: a.sku,
             stock: a.stock,
         };

@@ -149,7 +149,7 @@ impl Shared {
             .planned
             .idempotency_key
             .as_deref()
-            .map(|k| common::order::order_id(&o.planned.customer_id, Some(k)));
+            .map(|k| order::order_id(&o.planned.customer_id, Some(k)));
         match (o.status, o.body) {
             (Some(202), Some(body)) => {
                 phase.accepted += 1;

@@ -1,50 +1,26 @@
 //! The audit's database side against the real PostgreSQL (`scripts/infra.sh up`):
-//! a fresh database with the two tables, rows inserted, the audit run on what it reads.
+//! a fresh database migrated by consumer-svc's own migrations, rows inserted, the audit
+//! run on what it reads.
 
 use loadgen::audit::{audit, Sale};
 use loadgen::audit_file::AuditFile;
 use loadgen::results::{Accepted, RunResults};
+use testkit::postgres::TestDatabase;
 use uuid::Uuid;
 
-fn admin_url() -> String {
-    std::env::var("SURGE_TEST_DATABASE_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://surge:surge@127.0.0.1:5432/postgres".to_owned())
-}
-
-async fn fresh_database() -> String {
-    let name = testkit::unique_name("audit")
-        .replace('-', "_")
-        .to_lowercase();
-    let admin = loadgen::db::connect(&admin_url())
+/// A fresh database with the schema consumer-svc's own migrations create.
+async fn migrated_database() -> TestDatabase {
+    let db = TestDatabase::create().await;
+    consumer_svc::db::migrate(&db.pool().await)
         .await
-        .expect("PostgreSQL answers; start it with `scripts/infra.sh up`");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create database");
-    let url = admin_url()
-        .rsplit_once('/')
-        .map(|(base, _)| format!("{base}/{name}"))
-        .unwrap();
-    let client = loadgen::db::connect(&url).await.unwrap();
-    client
-        .batch_execute(
-            "CREATE TABLE inventory (sku text PRIMARY KEY, remaining bigint NOT NULL CHECK (remaining >= 0));
-             CREATE TABLE orders (
-                order_id uuid PRIMARY KEY, customer_id text NOT NULL, sku text NOT NULL,
-                quantity integer NOT NULL, status text NOT NULL, reason text,
-                kafka_partition integer NOT NULL, kafka_offset bigint NOT NULL,
-                accepted_at timestamptz NOT NULL, processed_at timestamptz NOT NULL DEFAULT now());",
-        )
-        .await
-        .unwrap();
-    url
+        .expect("migrations apply to a fresh database");
+    db
 }
 
 #[tokio::test]
 async fn audit_passes_on_a_sound_sale_and_fails_on_an_oversold_one() {
-    let url = fresh_database().await;
-    let client = loadgen::db::connect(&url).await.unwrap();
+    let db = migrated_database().await;
+    let pool = loadgen::db::connect(db.url()).await.unwrap();
     let prefix = "c-dbtest-";
     let mut results = RunResults {
         customer_prefix: prefix.into(),
@@ -68,37 +44,38 @@ async fn audit_passes_on_a_sound_sale_and_fails_on_an_oversold_one() {
         } else {
             ("rejected", Some("sold_out"))
         };
-        client
-            .execute(
-                "INSERT INTO orders (order_id, customer_id, sku, quantity, status, reason, kafka_partition, kafka_offset, accepted_at)
-                 VALUES ($1, $2, 'FLASH-1', 1, $3, $4, 0, $5, now())",
-                &[&id, &customer, &status, &reason, &i64::from(i)],
-            )
-            .await
-            .unwrap();
-    }
-    client
-        .execute(
+        sqlx::query(
             "INSERT INTO orders (order_id, customer_id, sku, quantity, status, reason, kafka_partition, kafka_offset, accepted_at)
-             VALUES ($1, 'c-other-1', 'FLASH-1', 1, 'rejected', 'sold_out', 0, 99, now())",
-            &[&Uuid::now_v7()],
+             VALUES ($1, $2, 'FLASH-1', 1, $3, $4, 0, $5, now())",
         )
+        .bind(id)
+        .bind(&customer)
+        .bind(status)
+        .bind(reason)
+        .bind(i64::from(i))
+        .execute(&pool)
         .await
         .unwrap();
-    client
-        .execute(
-            "INSERT INTO inventory (sku, remaining) VALUES ('FLASH-1', 0)",
-            &[],
-        )
+    }
+    sqlx::query(
+        "INSERT INTO orders (order_id, customer_id, sku, quantity, status, reason, kafka_partition, kafka_offset, accepted_at)
+         VALUES ($1, 'c-other-1', 'FLASH-1', 1, 'rejected', 'sold_out', 0, 99, now())",
+    )
+    .bind(Uuid::now_v7())
+    .execute(&pool)
+    .await
+    .unwrap();
+    consumer_svc::store::Store::new(pool.clone())
+        .seed_stock("FLASH-1", 0)
         .await
         .unwrap();
 
-    let rows = loadgen::db::run_rows(&client, prefix).await.unwrap();
+    let rows = loadgen::db::run_rows(&pool, prefix).await.unwrap();
     assert_eq!(rows.len(), 4);
     let sale = Sale {
         sku: "FLASH-1".into(),
         stock: 2,
-        remaining: loadgen::db::remaining(&client, "FLASH-1").await.unwrap(),
+        remaining: loadgen::db::remaining(&pool, "FLASH-1").await.unwrap(),
     };
     let report = audit(&results, &rows, &sale);
     assert!(report.passed(), "{}", report.table());
@@ -118,14 +95,12 @@ async fn audit_passes_on_a_sound_sale_and_fails_on_an_oversold_one() {
     assert_eq!((file.sale.confirmed, file.sale.rejected), (2, 2));
 
     // Oversold: a third confirmation.
-    client
-        .execute(
-            "UPDATE orders SET status = 'confirmed', reason = NULL WHERE customer_id = $1",
-            &[&format!("{prefix}2")],
-        )
+    sqlx::query("UPDATE orders SET status = 'confirmed', reason = NULL WHERE customer_id = $1")
+        .bind(format!("{prefix}2"))
+        .execute(&pool)
         .await
         .unwrap();
-    let rows = loadgen::db::run_rows(&client, prefix).await.unwrap();
+    let rows = loadgen::db::run_rows(&pool, prefix).await.unwrap();
     let report = audit(&results, &rows, &sale);
     assert!(!report.passed());
     assert!(report.table().contains("FAIL"));

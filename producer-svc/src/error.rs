@@ -5,8 +5,8 @@
 
 use actix_web::http::StatusCode;
 
-use common::order::FieldError;
 use common::problem::Problem;
+use order::FieldError;
 
 use crate::publisher::PublishError;
 

@@ -6,11 +6,12 @@
 //! - [`error`]: why an order was not accepted, and the problem+json answer for it.
 //! - [`in_flight`]: the budget of orders awaiting acknowledgement (429 past it).
 //! - [`broker_probe`]: the metadata probe behind `/readyz`.
+//! - [`ingest_state`]: what the order handler shares across requests and workers.
 
 pub mod broker_probe;
 pub mod error;
 pub mod in_flight;
-pub mod orders_state;
+pub mod ingest_state;
 pub mod publisher;
 pub mod routes;
 pub mod settings;

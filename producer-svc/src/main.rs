@@ -1,7 +1,20 @@
+//! producer-svc: no arguments; everything comes from the settings layers.
+
+use clap::Parser;
 use producer_svc::{Application, Settings};
+
+/// surge ingest: accepts orders over HTTP and publishes them to Kafka.
+#[derive(Parser)]
+#[command(
+    version,
+    after_help = "Settings come from config/base.yaml, config/$SURGE_ENVIRONMENT.yaml and \
+                  SURGE__* variables, e.g. SURGE__KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092."
+)]
+struct Cli {}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    Cli::parse();
     let settings = Settings::load()?;
     let telemetry = common::telemetry::init("producer-svc", &settings.log, &settings.otlp)?;
     let application = Application::build(settings).await?;

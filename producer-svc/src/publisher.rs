@@ -14,8 +14,8 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use common::kafka_stats::StatsContext;
-use common::order::OrderEvent;
 use common::settings::KafkaSettings;
+use order::OrderEvent;
 
 pub const DELIVERY_LATENCY: &str = "surge_producer_delivery_seconds";
 pub const QUEUE_DEPTH: &str = "surge_producer_queue_messages";
@@ -54,10 +54,6 @@ impl Publisher {
             producer,
             topic: settings.topic.clone(),
         })
-    }
-
-    pub fn topic(&self) -> &str {
-        &self.topic
     }
 
     /// Records waiting in librdkafka (queued or in flight to the broker).

@@ -40,6 +40,11 @@ impl Default for IngestSettings {
     }
 }
 
+impl common::settings::ProcessSettings for Settings {
+    const OTHER_PROCESSES_SECTIONS: &'static [&'static str] =
+        &["database", "consumer", "processing", "lag_exporter"];
+}
+
 impl Settings {
     /// Loads from the layers described in `common::settings`.
     pub fn load() -> Result<Self, common::settings::SettingsError> {

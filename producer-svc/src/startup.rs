@@ -16,7 +16,7 @@ use common::routing::get_only;
 
 use crate::broker_probe;
 use crate::in_flight::InFlight;
-use crate::orders_state::IngestState;
+use crate::ingest_state::IngestState;
 use crate::publisher::Publisher;
 use crate::routes::{health, metrics, openapi, orders};
 use crate::settings::Settings;

@@ -1,6 +1,6 @@
 """Cross-reference and policy rules over one render. Schema validation says each
 object is well formed; these say the objects fit together and follow the project's
-rules (DESIGN.md "Kubernetes"). Each function returns a Result; an empty
+rules (k8s/README.md). Each function returns a Result; an empty
 `problems` list is a pass."""
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ use rdkafka::{ClientConfig, Message, TopicPartitionList};
 use common::settings::KafkaSettings;
 
 /// Bootstrap address of the shared test broker (`SURGE_TEST_KAFKA_BOOTSTRAP`, default
-/// `127.0.0.1:9092`).
+/// the services' own default).
 pub fn bootstrap() -> String {
-    std::env::var("SURGE_TEST_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+    std::env::var("SURGE_TEST_KAFKA_BOOTSTRAP")
+        .unwrap_or_else(|_| KafkaSettings::default().bootstrap_servers)
 }
 
 /// The broker's fault-injection listener (plain address, no proxy) and the address it

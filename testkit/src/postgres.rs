@@ -39,10 +39,6 @@ impl TestDatabase {
         Self { name, url }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// URL of this database, for `SURGE__DATABASE__URL`.
     pub fn url(&self) -> &str {
         &self.url
@@ -127,54 +123,38 @@ async fn admin_connection(admin: &str) -> PgConnection {
 
 /// `url` with its database (path) replaced by `database`, query string kept.
 pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = split_query(url);
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    format!("{base}/{database}{query}")
+    let mut url = parse(url);
+    url.set_path(&format!("/{database}"));
+    url.into()
 }
 
 /// `url` with `host:port` replaced, credentials, database and query string kept.
 pub fn with_host_port(url: &str, host_port: &str) -> String {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let credentials = match authority.rfind('@') {
-        Some(at) => &authority[..=at],
-        None => "",
-    };
-    format!(
-        "{}{credentials}{host_port}{}",
-        &url[..scheme_end],
-        &rest[authority_end..]
-    )
-}
-
-fn split_query(url: &str) -> (&str, &str) {
-    match url.find('?') {
-        Some(q) => (&url[..q], &url[q..]),
-        None => (url, ""),
-    }
+    let mut url = parse(url);
+    let (host, port) = host_port
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+        .unwrap_or_else(|| panic!("{host_port:?} is not host:port"));
+    url.set_host(Some(host))
+        .unwrap_or_else(|e| panic!("{host:?} is not a host: {e}"));
+    url.set_port(Some(port))
+        .unwrap_or_else(|()| panic!("{url} cannot carry a port"));
+    url.into()
 }
 
 /// The URL without its password, for messages.
 fn redact(url: &str) -> String {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[scheme_end..];
-    match (rest.find(':'), rest.find('@')) {
-        (Some(colon), Some(at)) if colon < at => {
-            format!(
-                "{}{}:***{}",
-                &url[..scheme_end],
-                &rest[..colon],
-                &rest[at..]
-            )
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.into()
         }
         _ => url.to_owned(),
     }
+}
+
+fn parse(url: &str) -> url::Url {
+    url::Url::parse(url).unwrap_or_else(|e| panic!("{} is not a valid URL: {e}", redact(url)))
 }
 
 #[cfg(test)]

@@ -18,10 +18,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use common::order::OrderEvent;
 use common::settings::KafkaSettings;
 use consumer_svc::group::GroupState;
+use consumer_svc::store::Store;
 use consumer_svc::{Application, Settings};
+use order::OrderEvent;
 use testkit::postgres::TestDatabase;
 
 /// A record as published: key, value, headers.
@@ -94,41 +95,68 @@ impl Sale {
         let s = self.settings();
         let mut env = vec![
             ("SURGE__HTTP__HOST", s.http.host),
-            ("SURGE__HTTP__PORT", "0".to_owned()),
-            ("SURGE__HTTP__WORKERS", "1".to_owned()),
-            ("SURGE__HTTP__SHUTDOWN_TIMEOUT_SECS", "1".to_owned()),
+            ("SURGE__HTTP__PORT", s.http.port.to_string()),
+            ("SURGE__HTTP__WORKERS", s.http.workers.to_string()),
+            (
+                "SURGE__HTTP__SHUTDOWN_TIMEOUT_SECS",
+                s.http.shutdown_timeout_secs.to_string(),
+            ),
             ("SURGE__KAFKA__BOOTSTRAP_SERVERS", s.kafka.bootstrap_servers),
             ("SURGE__KAFKA__TOPIC", s.kafka.topic),
             ("SURGE__KAFKA__DLQ_TOPIC", s.kafka.dlq_topic),
             ("SURGE__KAFKA__GROUP_ID", s.kafka.group_id),
+            (
+                "SURGE__KAFKA__DELIVERY_TIMEOUT_MS",
+                s.kafka.delivery_timeout_ms.to_string(),
+            ),
             ("SURGE__DATABASE__URL", s.database.url),
-            ("SURGE__DATABASE__RETRY_INITIAL_MS", "50".to_owned()),
-            ("SURGE__DATABASE__RETRY_MAX_MS", "400".to_owned()),
-            ("SURGE__DATABASE__HEALTH_INTERVAL_MS", "200".to_owned()),
-            ("SURGE__CONSUMER__BATCH_MAX_RECORDS", "50".to_owned()),
-            ("SURGE__CONSUMER__BATCH_MAX_WAIT_MS", "20".to_owned()),
-            ("SURGE__CONSUMER__LAG_INTERVAL_MS", "300".to_owned()),
+            (
+                "SURGE__DATABASE__ACQUIRE_TIMEOUT_MS",
+                s.database.acquire_timeout_ms.to_string(),
+            ),
+            (
+                "SURGE__DATABASE__RETRY_INITIAL_MS",
+                s.database.retry_initial_ms.to_string(),
+            ),
+            (
+                "SURGE__DATABASE__RETRY_MAX_MS",
+                s.database.retry_max_ms.to_string(),
+            ),
+            (
+                "SURGE__DATABASE__HEALTH_INTERVAL_MS",
+                s.database.health_interval_ms.to_string(),
+            ),
+            (
+                "SURGE__CONSUMER__BATCH_MAX_RECORDS",
+                s.consumer.batch_max_records.to_string(),
+            ),
+            (
+                "SURGE__CONSUMER__BATCH_MAX_WAIT_MS",
+                s.consumer.batch_max_wait_ms.to_string(),
+            ),
+            (
+                "SURGE__CONSUMER__LAG_INTERVAL_MS",
+                s.consumer.lag_interval_ms.to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect::<Vec<_>>();
-        env.push((
-            "SURGE__KAFKA__PROPERTIES__AUTO_COMMIT_INTERVAL_MS".to_owned(),
-            "200".to_owned(),
-        ));
+        // Client properties keep their librdkafka names (`auto.commit.interval.ms`);
+        // the settings layer accepts them with underscores from the environment.
+        env.extend(s.kafka.properties.into_iter().map(|(name, value)| {
+            let name = name.replace('.', "_").to_uppercase();
+            (format!("SURGE__KAFKA__PROPERTIES__{name}"), value)
+        }));
         env
     }
 
+    /// Puts `units` of `sku` on sale, the way `consumer-svc seed-stock` does.
     pub async fn seed(&self, sku: &str, units: i64) {
-        sqlx::query(
-            "INSERT INTO inventory (sku, remaining) VALUES ($1, $2) \
-             ON CONFLICT (sku) DO UPDATE SET remaining = EXCLUDED.remaining",
-        )
-        .bind(sku)
-        .bind(units)
-        .execute(&self.pool)
-        .await
-        .expect("seed stock");
+        Store::new(self.pool.clone())
+            .seed_stock(sku, units)
+            .await
+            .expect("seed stock");
     }
 
     /// Starts a consumer in this process.
@@ -293,7 +321,7 @@ impl Sale {
 /// An order for `sku` from a customer of its own (so orders spread over partitions).
 pub fn order(sku: &str, quantity: u32) -> OrderEvent {
     OrderEvent {
-        schema: common::order::SCHEMA_V1.to_owned(),
+        schema: order::SCHEMA_V1.to_owned(),
         order_id: Uuid::now_v7(),
         sku: sku.to_owned(),
         quantity,

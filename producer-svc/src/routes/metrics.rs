@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::orders_state::IngestState;
+use crate::ingest_state::IngestState;
 use crate::publisher::QUEUE_DEPTH;
 
 pub const IN_FLIGHT: &str = "surge_producer_in_flight_orders";

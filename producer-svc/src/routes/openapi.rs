@@ -17,8 +17,8 @@ use utoipa::OpenApi;
         super::health::readyz
     ),
     components(schemas(
-        common::order::OrderRequest,
-        common::order::FieldError,
+        order::OrderRequest,
+        order::FieldError,
         common::problem::Problem,
         super::orders::OrderAccepted,
         common::health::HealthStatus,

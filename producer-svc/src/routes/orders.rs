@@ -8,11 +8,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use common::order::{self, OrderEvent, OrderRequest, ValidOrder};
 use common::problem::Problem;
+use order::{OrderEvent, OrderRequest, ValidOrder};
 
 use crate::error::IngestError;
-use crate::orders_state::IngestState;
+use crate::ingest_state::IngestState;
 
 pub const ACCEPTED: &str = "surge_orders_accepted_total";
 pub const REJECTED: &str = "surge_orders_rejected_total";

@@ -4,7 +4,8 @@ use serde_json::Value;
 use crate::helpers::{order, spawn_app};
 
 #[tokio::test]
-async fn an_accepted_order_is_on_the_topic_with_its_order_id_key_and_trace_context() {
+async fn an_accepted_order_is_on_the_topic_keyed_by_customer_id_with_its_order_id_and_trace_context(
+) {
     let app = spawn_app().await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let response = app
