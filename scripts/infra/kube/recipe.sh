@@ -78,16 +78,17 @@ kube_check_wrappers() {
   done
 }
 
-# kube_go_build WRAPPER OUT PACKAGE... (OUT: a file, or a folder ending in /): CGO off (the release builds these statically),
-# -trimpath and no VCS stamp, so the same sources give the same binaries on every machine;
-# -mod=readonly: the committed go.sum is the whole truth.
+# kube_go_build WRAPPER OUT LDFLAGS PACKAGE... (OUT: a file, or a folder ending in /).
+# CGO off (the releases build these statically), -trimpath and no VCS stamp, so the same
+# sources give the same binaries on every machine; -mod=readonly: the committed go.sum is
+# the whole truth.
 kube_go_build() {
-  local wrapper=$1 out=$2
-  shift 2
+  local wrapper=$1 out=$2 ldflags=$3
+  shift 3
   (
     cd "$KUBE_SRC/go/$wrapper"
     CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" \
-      quiet go build -trimpath -ldflags "$(kube_ldflags)" -o "$out" "$@"
+      quiet go build -trimpath -ldflags "$ldflags" -o "$out" "$@"
   ) || die "kube: go build in scripts/infra/kube/go/$wrapper failed (output above)"
 }
 
@@ -105,12 +106,13 @@ kube_ensure_binaries() {
     "a cold build takes several minutes"
   rm -rf "$tmp"
   mkdir -p "$tmp"
-  kube_go_build kubernetes "$tmp/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+  kube_go_build kubernetes "$tmp/" "$(kube_ldflags)" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
   t=$SECONDS
   log "kube: Kubernetes binaries built in $((t - t0))s"
-  kube_go_build etcd "$tmp/etcd" go.etcd.io/etcd/server/v3
-  kube_go_build prometheus-adapter "$tmp/prometheus-adapter" sigs.k8s.io/prometheus-adapter/cmd/adapter
+  # Not the Kubernetes stamp: the adapter's own Kubernetes libraries are another release.
+  kube_go_build etcd "$tmp/etcd" "-s -w" go.etcd.io/etcd/server/v3
+  kube_go_build prometheus-adapter "$tmp/prometheus-adapter" "-s -w" sigs.k8s.io/prometheus-adapter/cmd/adapter
   log "kube: etcd and prometheus-adapter built in $((SECONDS - t))s"
   printf '%s\n' "$key" >"$tmp/.build-key"
   rm -rf "$KUBE_BIN"
