@@ -71,8 +71,8 @@ fi
 # namespace that does not exist are refused; so the namespaces are created for real first.
 ensure_namespaces() {
   local render=$1 ns
-  for ns in $(kubectl create --dry-run=client -f "$render" \
-    -o 'jsonpath={range .items[*]}{.metadata.namespace}{"\n"}{end}' | sort -u); do
+  # One line per object (kubectl prints each object of a file on its own).
+  for ns in $(kubectl create --dry-run=client -f "$render" -o 'jsonpath={.metadata.namespace}{"\n"}' | sort -u); do
     kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns" >/dev/null
   done
 }

@@ -202,6 +202,14 @@ kube_provision() {
       "adapter log: $KUBE_RUN/prometheus-adapter.log"
   # The CRDs the manifests use, at the versions the offline checks validate against, so
   # that their custom resources (Kafka, PodMonitor, ScaledObject, VPA...) are admitted.
+  # etcd keeps them across restarts: the marker next to etcd's data (pins of crds.sh)
+  # skips the work when nothing changed.
+  local marker="$KUBE_RUN/data/crds.applied" key
+  key=$(sha256sum "$REPO_ROOT/scripts/k8s/crds.sh" | cut -c1-16)
+  if [[ -f $marker && $(cat "$marker") == "$key" ]]; then
+    log "kube: external metrics API available, CRDs already installed ($((SECONDS - t0))s)"
+    return 0
+  fi
   crd_sets=$(bash "$REPO_ROOT/scripts/k8s/crds.sh") || die "kube: scripts/k8s/crds.sh could not provide the CRDs"
   while IFS= read -r line; do
     crd_path=${line#*=}
@@ -210,6 +218,7 @@ kube_provision() {
   done <<<"$crd_sets"
   quiet kubectl_admin wait --for condition=Established --timeout "${TIMEOUT}s" crd --all ||
     die "kube: the CRDs did not become Established within ${TIMEOUT}s"
+  printf '%s\n' "$key" >"$marker"
   log "kube: external metrics API available, $(kubectl_admin get crd --no-headers | wc -l) CRDs installed" \
     "in $((SECONDS - t0))s"
 }
