@@ -71,8 +71,8 @@ fi
 # namespace that does not exist are refused; so the namespaces are created for real first.
 ensure_namespaces() {
   local render=$1 ns
-  for ns in $(kubectl create --dry-run=client -f "$render" \
-    -o 'jsonpath={range .items[*]}{.metadata.namespace}{"\n"}{end}' | sort -u); do
+  # One line per object (kubectl prints each object of a file on its own).
+  for ns in $(kubectl create --dry-run=client -f "$render" -o 'jsonpath={.metadata.namespace}{"\n"}' | sort -u); do
     kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns" >/dev/null
   done
 }
@@ -95,11 +95,17 @@ for fixture in scripts/kube/fixtures/broken-*/; do
   fixture=${fixture%/}
   kubectl kustomize "$fixture" >"$work/render.yaml" || fail "$fixture does not render"
   ensure_namespaces "$work/render.yaml"
+  # Each fixture names the error it must be refused with, so a refusal for another reason
+  # (a missing namespace, an unknown kind) does not count.
+  expected=$(sed -n 's/^# refused with: //p' "$fixture/kustomization.yaml")
+  [[ -n $expected ]] || fail "$fixture/kustomization.yaml has no '# refused with: ...' line"
   if kubectl apply --server-side --dry-run=server --field-manager kube-check -f "$work/render.yaml" \
     >"$work/apply.log" 2>&1; then
     fail "the API server accepted the broken fixture $fixture: the admission step would not catch it"
   fi
-  say "$fixture: refused as it must be ($(grep -m1 -o 'Invalid value.*' "$work/apply.log" | cut -c1-120))"
+  grep -qF -- "$expected" "$work/apply.log" ||
+    { cat "$work/apply.log" >&2; fail "$fixture was refused, but not with '$expected' (output above)"; }
+  say "$fixture: refused as it must be ($(grep -m1 -F -- "$expected" "$work/apply.log" | cut -c1-160))"
 done
 
 # --- 3. the external metric through the aggregator ----------------------------------

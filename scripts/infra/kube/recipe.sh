@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# kube: a real Kubernetes control plane on this machine (sourced by scripts/infra.sh).
+# kube: a real Kubernetes control plane on this machine. Sourced by scripts/infra.sh
+# after scripts/infra/lib.sh (and after the prometheus recipe, whose port it reads).
 #
 #   etcd                     the cluster's store (--unsafe-no-fsync: a scratch cluster)
 #   kube-apiserver           admits the shipped manifests; aggregator for external metrics
@@ -15,7 +16,7 @@
 # the admin kubeconfig `scripts/infra.sh env` exports as SURGE_KUBECONFIG, with our own
 # kubectl (KUBECTL). No kubelet runs: a Node and its pods are the node agent's job.
 
-KUBE_SRC="$REPO_ROOT/scripts/infra/kube"
+KUBE_SRC="$RECIPES_DIR/kube"
 KUBE_HOME="$INFRA_DIR/kube"
 KUBE_BIN="$KUBE_HOME/bin"
 KUBE_PKI="$KUBE_HOME/pki"
@@ -29,7 +30,10 @@ KUBE_APISERVER_PORT=${SURGE_KUBE_APISERVER_PORT:-6443}
 KUBE_ADAPTER_PORT=${SURGE_KUBE_ADAPTER_PORT:-6444}
 KUBE_CONTROLLER_MANAGER_PORT=${SURGE_KUBE_CONTROLLER_MANAGER_PORT:-10257}
 KUBE_SCHEDULER_PORT=${SURGE_KUBE_SCHEDULER_PORT:-10259}
-KUBE_PROMETHEUS_URL=${SURGE_KUBE_PROMETHEUS_URL:-http://$HOST:${SURGE_PROMETHEUS_PORT:-9090}}
+KUBE_PROMETHEUS_URL=${SURGE_KUBE_PROMETHEUS_URL:-http://$HOST:${PROMETHEUS_PORT:-9090}}
+readonly KUBE_SRC KUBE_HOME KUBE_BIN KUBE_PKI KUBE_KUBECONFIG KUBE_RUN KUBECTL_BIN KUBE_ETCD_PORT \
+  KUBE_ETCD_PEER_PORT KUBE_APISERVER_PORT KUBE_ADAPTER_PORT KUBE_CONTROLLER_MANAGER_PORT KUBE_SCHEDULER_PORT \
+  KUBE_PROMETHEUS_URL
 
 # Controllers that make Deployments and autoscaling work without a kubelet. Left out on
 # purpose: pod-garbage-collector (deletes pods of a Node it does not know), node-lifecycle
@@ -38,8 +42,6 @@ KUBE_PROMETHEUS_URL=${SURGE_KUBE_PROMETHEUS_URL:-http://$HOST:${SURGE_PROMETHEUS
 # controller (tokens are not mounted anywhere: pods are processes).
 readonly KUBE_CONTROLLERS=deployment-controller,replicaset-controller,horizontal-pod-autoscaler-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,disruption-controller
 
-# shellcheck source=scripts/infra/versions.env
-source "$REPO_ROOT/scripts/infra/versions.env"
 # shellcheck source=scripts/infra/kube/pki.sh
 source "$KUBE_SRC/pki.sh"
 
@@ -76,16 +78,17 @@ kube_check_wrappers() {
   done
 }
 
-# kube_go_build WRAPPER OUT PACKAGE... (OUT: a file, or a folder ending in /): CGO off (the release builds these statically),
-# -trimpath and no VCS stamp, so the same sources give the same binaries on every machine;
-# -mod=readonly: the committed go.sum is the whole truth.
+# kube_go_build WRAPPER OUT LDFLAGS PACKAGE... (OUT: a file, or a folder ending in /).
+# CGO off (the releases build these statically), -trimpath and no VCS stamp, so the same
+# sources give the same binaries on every machine; -mod=readonly: the committed go.sum is
+# the whole truth.
 kube_go_build() {
-  local wrapper=$1 out=$2
-  shift 2
+  local wrapper=$1 out=$2 ldflags=$3
+  shift 3
   (
     cd "$KUBE_SRC/go/$wrapper"
     CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" \
-      quiet go build -trimpath -ldflags "$(kube_ldflags)" -o "$out" "$@"
+      quiet go build -trimpath -ldflags "$ldflags" -o "$out" "$@"
   ) || die "kube: go build in scripts/infra/kube/go/$wrapper failed (output above)"
 }
 
@@ -103,12 +106,13 @@ kube_ensure_binaries() {
     "a cold build takes several minutes"
   rm -rf "$tmp"
   mkdir -p "$tmp"
-  kube_go_build kubernetes "$tmp/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+  kube_go_build kubernetes "$tmp/" "$(kube_ldflags)" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
   t=$SECONDS
   log "kube: Kubernetes binaries built in $((t - t0))s"
-  kube_go_build etcd "$tmp/etcd" go.etcd.io/etcd/server/v3
-  kube_go_build prometheus-adapter "$tmp/prometheus-adapter" sigs.k8s.io/prometheus-adapter/cmd/adapter
+  # Not the Kubernetes stamp: the adapter's own Kubernetes libraries are another release.
+  kube_go_build etcd "$tmp/etcd" "-s -w" go.etcd.io/etcd/server/v3
+  kube_go_build prometheus-adapter "$tmp/prometheus-adapter" "-s -w" sigs.k8s.io/prometheus-adapter/cmd/adapter
   log "kube: etcd and prometheus-adapter built in $((SECONDS - t))s"
   printf '%s\n' "$key" >"$tmp/.build-key"
   rm -rf "$KUBE_BIN"
@@ -117,6 +121,8 @@ kube_ensure_binaries() {
 }
 
 kube_prepare() {
+  require_free_ports kube "$KUBE_ETCD_PORT" "$KUBE_ETCD_PEER_PORT" "$KUBE_APISERVER_PORT" "$KUBE_ADAPTER_PORT" \
+    "$KUBE_CONTROLLER_MANAGER_PORT" "$KUBE_SCHEDULER_PORT"
   command -v curl >/dev/null 2>&1 || apt_install curl
   mkdir -p "$KUBE_HOME"
   kube_ensure_binaries
@@ -133,8 +139,11 @@ kube_apiserver_ready() {
   [[ $(curl -sf --cacert "$KUBE_PKI/ca.crt" --cert "$KUBE_PKI/admin.crt" --key "$KUBE_PKI/admin.key" \
     "https://$HOST:$KUBE_APISERVER_PORT/readyz") == ok ]]
 }
-# The components serve /healthz with a certificate they made themselves.
-kube_healthz_ok() { [[ $(curl -skf "https://$HOST:$1/healthz") == ok ]]; }
+# The components serve /healthz with a certificate they made themselves (hence -k) and
+# authenticate callers through the API server; the admin certificate is always let in.
+kube_healthz_ok() {
+  [[ $(curl -skf --cert "$KUBE_PKI/admin.crt" --key "$KUBE_PKI/admin.key" "https://$HOST:$1/healthz") == ok ]]
+}
 
 kube_write_kubeconfig() {
   render "$KUBE_SRC/kubeconfig.in" "$KUBE_KUBECONFIG" SERVER="https://$HOST:$KUBE_APISERVER_PORT" \
@@ -164,8 +173,7 @@ kube_start() {
   kube_require_prometheus
   mkdir -p "$KUBE_RUN" "$KUBE_RUN/data" "$KUBE_RUN/data/prometheus-adapter-certs"
   kube_write_kubeconfig
-  program_conf kube RUN_DIR="$RUN_DIR" RUN="$KUBE_RUN" DATA="$KUBE_RUN/data" BIN="$KUBE_BIN" PKI="$KUBE_PKI" \
-    HOST="$HOST" KUBECONFIG="$KUBE_KUBECONFIG" CONTROLLERS="$KUBE_CONTROLLERS" \
+  program_conf kube RUN="$KUBE_RUN" DATA="$KUBE_RUN/data" BIN="$KUBE_BIN" PKI="$KUBE_PKI" KUBECONFIG="$KUBE_KUBECONFIG" CONTROLLERS="$KUBE_CONTROLLERS" \
     ETCD_PORT="$KUBE_ETCD_PORT" ETCD_PEER_PORT="$KUBE_ETCD_PEER_PORT" APISERVER_PORT="$KUBE_APISERVER_PORT" \
     CONTROLLER_MANAGER_PORT="$KUBE_CONTROLLER_MANAGER_PORT" SCHEDULER_PORT="$KUBE_SCHEDULER_PORT" \
     ADAPTER_PORT="$KUBE_ADAPTER_PORT" PROMETHEUS_URL="$KUBE_PROMETHEUS_URL"
@@ -194,6 +202,14 @@ kube_provision() {
       "adapter log: $KUBE_RUN/prometheus-adapter.log"
   # The CRDs the manifests use, at the versions the offline checks validate against, so
   # that their custom resources (Kafka, PodMonitor, ScaledObject, VPA...) are admitted.
+  # etcd keeps them across restarts: the marker next to etcd's data (pins of crds.sh)
+  # skips the work when nothing changed.
+  local marker="$KUBE_RUN/data/crds.applied" key
+  key=$(sha256sum "$REPO_ROOT/scripts/k8s/crds.sh" | cut -c1-16)
+  if [[ -f $marker && $(cat "$marker") == "$key" ]]; then
+    log "kube: external metrics API available, CRDs already installed ($((SECONDS - t0))s)"
+    return 0
+  fi
   crd_sets=$(bash "$REPO_ROOT/scripts/k8s/crds.sh") || die "kube: scripts/k8s/crds.sh could not provide the CRDs"
   while IFS= read -r line; do
     crd_path=${line#*=}
@@ -202,6 +218,7 @@ kube_provision() {
   done <<<"$crd_sets"
   quiet kubectl_admin wait --for condition=Established --timeout "${TIMEOUT}s" crd --all ||
     die "kube: the CRDs did not become Established within ${TIMEOUT}s"
+  printf '%s\n' "$key" >"$marker"
   log "kube: external metrics API available, $(kubectl_admin get crd --no-headers | wc -l) CRDs installed" \
     "in $((SECONDS - t0))s"
 }
@@ -219,4 +236,12 @@ kube_env() {
 kube_describe() {
   printf 'https://%s:%s (etcd :%s, prometheus-adapter :%s -> %s), kubeconfig %s\n' "$HOST" "$KUBE_APISERVER_PORT" \
     "$KUBE_ETCD_PORT" "$KUBE_ADAPTER_PORT" "$KUBE_PROMETHEUS_URL" "$KUBE_KUBECONFIG"
+}
+
+kube_help() {
+  printf '  SURGE_KUBE_APISERVER_PORT [6443] SURGE_KUBE_ADAPTER_PORT [6444]\n'
+  printf '  SURGE_KUBE_ETCD_PORT [2379] SURGE_KUBE_ETCD_PEER_PORT [2380]\n'
+  printf '  SURGE_KUBE_CONTROLLER_MANAGER_PORT [10257] SURGE_KUBE_SCHEDULER_PORT [10259]\n'
+  printf '  SURGE_KUBE_PROMETHEUS_URL [http://%s:%s]  the Prometheus that prometheus-adapter reads\n' \
+    "$HOST" "${PROMETHEUS_PORT:-9090}"
 }
