@@ -46,10 +46,13 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> anyh
             },
         ))
     });
-    // A line a second: plain blocking writes are cheaper than a file task for it.
+    // A line a second: plain blocking writes are cheaper than a file task for it. A
+    // recording is one run: a history left by an earlier run in the same folder would
+    // be replayed as if the controller had seen it now, so the file starts empty.
     let mut file = std::fs::OpenOptions::new()
         .create(true)
-        .append(true)
+        .write(true)
+        .truncate(true)
         .open(&config.out)
         .with_context(|| format!("opening {}", config.out.display()))?;
     let mut ticker = tokio::time::interval(config.interval);
