@@ -16,8 +16,8 @@
 # up ... kube: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 # prometheus-adapter), builds the binaries, applies k8s/overlays/local, starts the node
 # agent that runs the pods as local processes, runs loadgen's flash-sale profile against
-# the producer pod while `kubectl get hpa -w` shows the scaling, records the HPA's status
-# every second, waits until the backlog is drained and the consumers are back at
+# the producer pod while `kubectl get hpa -w` shows the scaling, records each HPA status
+# the controller writes, waits until the backlog is drained and the consumers are back at
 # minReplicas, audits PostgreSQL, checks every dashboard query and one order's trace,
 # replays the recorded history through the HPA algorithm (autoscaler replay), writes the
 # report, and stops everything it started.
@@ -245,7 +245,7 @@ PRODUCER="http://$PRODUCER_IP:8080"
 wait_http "$PRODUCER/readyz" 30
 
 # --- the sale -------------------------------------------------------------------------------
-say "recording the HPA's status every second into $RUN/hpa-history.jsonl"
+say "recording each status the HPA controller writes (a watch) into $RUN/hpa-history.jsonl"
 "$BIN/autoscaler" record --kubectl "$KUBECTL" --namespace "$NAMESPACE" --hpa "$HPA" \
   --out "$RUN/hpa-history.jsonl" --metrics-addr "$RECORDER_METRICS" 2>"$LOGS/hpa-recorder.log" &
 pids+=($!)
@@ -343,7 +343,7 @@ say "report"
   printf '\n## Kubernetes: what the HPA controller did\n\n'
   printf 'SuccessfulRescale events of HorizontalPodAutoscaler/%s (`kubectl get events`):\n\n```\n' "$HPA"
   cat "$RUN/rescale-events.txt"
-  printf '```\n\nEach status the controller wrote (from `sale/hpa-history.jsonl`, read once a second),\n'
+  printf '```\n\nEach status the controller wrote (from `sale/hpa-history.jsonl`, as the watch delivered it),\n'
   printf 'beside what the HPA algorithm (`autoscaler replay`) decides on the same inputs:\n\n```\n'
   cat "$RUN/replay.txt"
   printf '```\n'

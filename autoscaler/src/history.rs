@@ -1,11 +1,12 @@
 //! The HPA status history: the consumer HorizontalPodAutoscaler as the real controller
-//! left it, read once a second while the demo runs, one JSON object per line
-//! (`hpa-history.jsonl` in the run folder).
+//! wrote it, one JSON object per line (`hpa-history.jsonl` in the run folder), each
+//! stamped with the time the recorder's watch delivered it.
 //!
 //! Each status the controller writes is the input and output of one of its syncs:
 //! `currentReplicas` is the scale it read, `currentMetrics` the metric it read and
-//! `desiredReplicas` what it decided from them. Between two syncs the same status is
-//! read again, so consecutive identical records are one sync seen several times.
+//! `desiredReplicas` what it decided from them. A watch also delivers writes that leave
+//! the status as it was (another field of the object changed), so consecutive identical
+//! records are one sync seen several times.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -62,7 +63,11 @@ pub enum HistoryError {
 impl StatusRecord {
     /// The record for an HPA object as `kubectl get hpa NAME -o json` prints it.
     pub fn from_hpa_json(unix_ms: u64, json: &str) -> Result<Self, HistoryError> {
-        let object: Value = serde_json::from_str(json)?;
+        Self::from_hpa_object(unix_ms, &serde_json::from_str(json)?)
+    }
+
+    /// The record for an HPA object already parsed (one object of a watch stream).
+    pub fn from_hpa_object(unix_ms: u64, object: &Value) -> Result<Self, HistoryError> {
         let kind = object["kind"].as_str().unwrap_or_default();
         if kind != "HorizontalPodAutoscaler" {
             return Err(HistoryError::NotAnHpa(kind.to_owned()));

@@ -2,8 +2,8 @@
 //! (`kube_horizontalpodautoscaler_status_desired_replicas` …, labels `namespace` and
 //! `horizontalpodautoscaler`), served by the recorder.
 //!
-//! The local control plane runs no kube-state-metrics, and the recorder reads the HPA
-//! object every second anyway; exporting what it read under the names a cluster's
+//! The local control plane runs no kube-state-metrics, and the recorder watches the HPA
+//! object anyway; exporting what it read under the names a cluster's
 //! kube-state-metrics uses lets the shipped recording rules and dashboards work
 //! unchanged. Same numbers, same names, one scrape away.
 

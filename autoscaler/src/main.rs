@@ -13,7 +13,8 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Append the HPA's status to a history file once a second until SIGTERM/SIGINT.
+    /// Watch the HPA and append each status the API server delivers to a history file,
+    /// until SIGTERM/SIGINT.
     Record {
         #[arg(long, default_value = "kubectl")]
         kubectl: PathBuf,
@@ -21,9 +22,6 @@ enum Command {
         namespace: String,
         #[arg(long, default_value = "consumer-svc")]
         hpa: String,
-        /// Seconds between two reads.
-        #[arg(long, default_value_t = 1.0)]
-        interval: f64,
         #[arg(long)]
         out: PathBuf,
         /// Serve the last reading as kube-state-metrics-named gauges on this address.
@@ -55,11 +53,9 @@ async fn main() -> anyhow::Result<()> {
             kubectl,
             namespace,
             hpa,
-            interval,
             out,
             metrics_addr,
         } => {
-            anyhow::ensure!(interval > 0.0, "--interval must be positive");
             let metrics_listener = match metrics_addr {
                 Some(addr) => Some(
                     std::net::TcpListener::bind(addr)
@@ -71,7 +67,6 @@ async fn main() -> anyhow::Result<()> {
                 kubectl,
                 namespace,
                 hpa,
-                interval: Duration::from_secs_f64(interval),
                 out,
                 metrics_listener,
             };

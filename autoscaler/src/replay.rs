@@ -6,14 +6,17 @@
 //! inputs at the same times, keeps its own stabilization and scale-event history,
 //! and its decision is compared with the controller's.
 //!
-//! Two things make the comparison approximate, and both are bounded by one sync
-//! period:
+//! The recorder watches the HPA, so a visible sync's time is when the controller wrote
+//! its status, a few milliseconds after the controller's own clock reading. Two things
+//! still make the comparison approximate, and both are bounded by one sync period:
 //! - a sync whose inputs and result equal the previous one leaves no trace in the
 //!   status, yet the controller records its recommendation for the stabilization
 //!   window. While the status stays steady, the replay adds such a sync every
-//!   period after the last visible one;
-//! - the history's clock is the recorder's reading, up to a second after the sync,
-//!   so a window can end one sync earlier or later in the replay than in the controller.
+//!   period after the last visible one (the controller's real interval is the period
+//!   plus the sync's own work, so the replay's unseen syncs run a little early, never
+//!   across a window's edge: a window of n periods still just misses a sync n syncs back);
+//! - the milliseconds between the controller's clock reading and the watch's delivery
+//!   vary, so a window's edge that falls within them can close one sync apart.
 //!
 //! So a decision counts as agreeing when the algorithm reached the same count at a
 //! sync within one sync period of it. At an unseen sync the controller changed
@@ -246,27 +249,24 @@ mod tests {
         }
     }
 
-    /// A controller that is the algorithm itself, syncing every 15 s on a lag series,
-    /// read once a second the way the recorder does.
+    /// A controller that is the algorithm itself on a lag series, syncing every 15 s plus
+    /// 30 ms of its own work, and writing its status only when it changed; the
+    /// recorder's watch delivers each write 4 ms after the sync.
     fn recorded_by_the_algorithm(spec: &HpaSpec, lag: impl Fn(u64) -> f64) -> Vec<StatusRecord> {
         let mut controller = Autoscaler::new(spec.clone());
         let mut current = 2;
-        let mut status = record(0, lag(0), 2, 2);
-        let mut history = Vec::new();
-        for second in 0..900u64 {
-            if second % 15 == 0 {
-                let total = lag(second);
-                let desired = controller
-                    .sync(Duration::from_secs(second), current, Some(total))
-                    .desired;
-                status = record(second * 1000, total, current, desired);
-                current = desired;
+        let mut history: Vec<StatusRecord> = Vec::new();
+        for sync in 0..60u64 {
+            let at_ms = sync * 15_030;
+            let total = lag(at_ms / 1000);
+            let desired = controller
+                .sync(Duration::from_millis(at_ms), current, Some(total))
+                .desired;
+            let status = record(at_ms + 4, total, current, desired);
+            if history.last().is_none_or(|last| !status.same_sync_as(last)) {
+                history.push(status);
             }
-            // Read half a second after the sync, as the recorder would.
-            history.push(StatusRecord {
-                unix_ms: second * 1000 + 500,
-                ..status.clone()
-            });
+            current = desired;
         }
         history
     }
@@ -298,7 +298,7 @@ mod tests {
         // from 2 the policies allow 6.
         for r in history
             .iter_mut()
-            .filter(|r| (60_000..75_000).contains(&r.unix_ms))
+            .filter(|r| (60_000..75_000).contains(&r.unix_ms) && r.current_replicas == 2)
         {
             r.desired_replicas = 11;
         }
