@@ -175,7 +175,9 @@ impl Watch {
                             }
                         }
                         Err(error) => {
-                            eprintln!("hpa-recorder: kubectl printed something else than JSON: {error}");
+                            eprintln!(
+                                "hpa-recorder: kubectl printed something else than JSON: {error}"
+                            );
                             break;
                         }
                     }
