@@ -12,14 +12,10 @@
 # The rules themselves live in scripts/k8s/ (Python); see k8s/README.md.
 set -euo pipefail
 
-# ---- pinned versions ---------------------------------------------------------
-KUSTOMIZE_VERSION=v5.7.1                 # sigs.k8s.io/kustomize/kustomize/v5 (kubectl 1.34's)
-COMPOSE_GO_VERSION=v2.16.2               # github.com/compose-spec/compose-go/v2 (compose-spec.json)
-# github.com/moby/buildkit (Dockerfile parser): pinned in scripts/k8s/dockerfile-lint/go.mod
-# CRDs (Prometheus Operator, KEDA, VPA, Strimzi): pinned in scripts/k8s/crds.sh
-# Python packages: scripts/k8s/requirements.txt
-
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Pinned versions (KUSTOMIZE_VERSION, COMPOSE_GO_VERSION, the CRDs'): one home for all.
+# shellcheck source=scripts/infra/versions.env
+source "$ROOT/scripts/infra/versions.env"
 # shellcheck source=scripts/k8s/cache.sh
 source "$ROOT/scripts/k8s/cache.sh"
 WORK="$CACHE/k8s-check"

@@ -12,16 +12,12 @@
 #   bash scripts/k8s/crds.sh
 set -euo pipefail
 
-# ---- pinned versions ---------------------------------------------------------
-PROMETHEUS_OPERATOR_VERSION=v0.85.0      # github.com/prometheus-operator/prometheus-operator
-KEDA_VERSION=v2.21.0                     # github.com/kedacore/keda/v2
-VPA_VERSION=v1.8.1                       # k8s.io/autoscaler/vertical-pod-autoscaler
-STRIMZI_VERSION=1.2.0                    # io.strimzi:api + io.strimzi:crd-generator (Maven Central)
-MAVEN_DEPENDENCY_PLUGIN=3.8.1
-
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC2034 # read by cache.sh
 ROOT="$(cd "$HERE/../.." && pwd)"
+# The CRD pins (PROMETHEUS_OPERATOR_VERSION, KEDA_VERSION, VPA_VERSION, STRIMZI_VERSION).
+# shellcheck source=scripts/infra/versions.env
+source "$ROOT/scripts/infra/versions.env"
 # shellcheck source=scripts/k8s/cache.sh
 source "$HERE/cache.sh"
 
@@ -44,7 +40,7 @@ if [[ ! -f "$STRIMZI_CRDS/.complete" ]]; then
   mkdir -p "$JARS" "$STRIMZI_CRDS"
   for artifact in api crd-generator; do
     mvn -B -q -Dmaven.repo.local="$CACHE/m2" \
-      "org.apache.maven.plugins:maven-dependency-plugin:$MAVEN_DEPENDENCY_PLUGIN:copy" \
+      "org.apache.maven.plugins:maven-dependency-plugin:$MAVEN_DEPENDENCY_PLUGIN_VERSION:copy" \
       -Dartifact="io.strimzi:$artifact:$STRIMZI_VERSION" -DoutputDirectory="$JARS" \
       -Dstyle.color=never >"$CACHE/strimzi/mvn.log" 2>&1 \
       || { cat "$CACHE/strimzi/mvn.log" >&2; exit 1; }

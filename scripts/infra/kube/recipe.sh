@@ -202,10 +202,13 @@ kube_provision() {
       "adapter log: $KUBE_RUN/prometheus-adapter.log"
   # The CRDs the manifests use, at the versions the offline checks validate against, so
   # that their custom resources (Kafka, PodMonitor, ScaledObject, VPA...) are admitted.
-  # etcd keeps them across restarts: the marker next to etcd's data (pins of crds.sh)
-  # skips the work when nothing changed.
+  # etcd keeps them across restarts: the marker next to etcd's data (crds.sh and its
+  # pins) skips the work when nothing changed.
   local marker="$KUBE_RUN/data/crds.applied" key
-  key=$(sha256sum "$REPO_ROOT/scripts/k8s/crds.sh" | cut -c1-16)
+  key=$({
+    cat "$REPO_ROOT/scripts/k8s/crds.sh"
+    echo "$PROMETHEUS_OPERATOR_VERSION $KEDA_VERSION $VPA_VERSION $STRIMZI_VERSION"
+  } | sha256sum | cut -c1-16)
   if [[ -f $marker && $(cat "$marker") == "$key" ]]; then
     log "kube: external metrics API available, CRDs already installed ($((SECONDS - t0))s)"
     return 0
