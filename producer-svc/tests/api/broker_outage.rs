@@ -93,11 +93,12 @@ async fn past_the_in_flight_budget_orders_get_429_with_retry_after_at_once() {
 
     proxy.cut();
     let waiting = order_in_background(&app, "waits").await;
-    let started = Instant::now();
     let response = app.post_order(&order("FLASH-1", 1, "refused"), None).await;
+    // The order holding the budget waits for the cut broker until its delivery timeout:
+    // the 429 came while it still waits, so it did not wait for the broker.
     assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "429 must not wait for the broker"
+        !waiting.is_finished(),
+        "the 429 came only after the waiting order was answered"
     );
     assert_eq!(response.headers()["retry-after"], retry_after.as_str());
     assert_problem(response, 429).await;
@@ -122,11 +123,11 @@ async fn a_full_producer_queue_answers_503_at_once() {
 
     proxy.cut();
     let waiting = order_in_background(&app, "queued").await;
-    let started = Instant::now();
     let response = app.post_order(&order("FLASH-1", 1, "overflow"), None).await;
+    // As above: answered while the queued order still waits for the cut broker.
     assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "queue full must not wait"
+        !waiting.is_finished(),
+        "the queue-full 503 came only after the queued order was answered"
     );
     let problem = assert_problem(response, 503).await;
     assert!(
