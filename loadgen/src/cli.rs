@@ -66,9 +66,12 @@ pub struct RunOptions {
     /// Tags this run's customer ids (default: derived from the clock).
     #[arg(long)]
     run_tag: Option<String>,
-    /// The autoscaler's /metrics, for lag and replicas in the progress lines.
-    #[arg(long)]
-    autoscaler_metrics: Option<String>,
+    /// Prometheus pages to read each second for the progress lines: the consumer group's
+    /// lag (`kafka_consumergroup_lag_sum`, as lag-exporter serves it) and the consumers'
+    /// replicas (`kube_horizontalpodautoscaler_status_current_replicas`, as
+    /// kube-state-metrics or `autoscaler record --metrics-addr` serves it). Repeatable.
+    #[arg(long = "progress-metrics")]
+    progress_metrics: Vec<String>,
     /// Where to write the results (for `loadgen audit` and `loadgen report`).
     #[arg(long, default_value = "loadgen-results.json")]
     results: PathBuf,
@@ -237,7 +240,7 @@ impl RunOptions {
             timeout: Duration::from_secs_f64(self.timeout),
             seed: self.seed,
             run_tag,
-            autoscaler_metrics: self.autoscaler_metrics.clone(),
+            progress_metrics: self.progress_metrics.clone(),
             progress: true,
         })
     }

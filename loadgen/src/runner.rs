@@ -36,7 +36,8 @@ pub struct RunConfig {
     /// Tags customer ids and idempotency keys of this run.
     pub run_tag: String,
     /// The autoscaler's `/metrics`, scraped each second for lag and replicas.
-    pub autoscaler_metrics: Option<String>,
+    /// Prometheus pages read each second for lag and replicas ([`progress_readings`]).
+    pub progress_metrics: Vec<String>,
     /// Print a progress line each second.
     pub progress: bool,
 }
@@ -235,30 +236,40 @@ async fn send(client: &reqwest::Client, url: &str, p: &Planned) -> (u16, Option<
     }
 }
 
-/// Scrapes lag and current replicas from the autoscaler's `/metrics`.
-async fn scrape(client: &reqwest::Client, url: &str) -> (Option<i64>, Option<u32>) {
-    let Ok(response) = client.get(url).send().await else {
-        return (None, None);
-    };
-    let Ok(text) = response.text().await else {
-        return (None, None);
-    };
-    parse_autoscaler_metrics(&text)
+/// Lag and current replicas from the `progress_metrics` pages; a page that cannot be
+/// read adds nothing.
+async fn scrape(client: &reqwest::Client, urls: &[String]) -> (Option<i64>, Option<u32>) {
+    let (mut lag, mut replicas) = (None, None);
+    for url in urls {
+        let Ok(response) = client.get(url).send().await else {
+            continue;
+        };
+        let Ok(text) = response.text().await else {
+            continue;
+        };
+        let (page_lag, page_replicas) = progress_readings(&text);
+        lag = lag.or(page_lag);
+        replicas = replicas.or(page_replicas);
+    }
+    (lag, replicas)
 }
 
-/// `surge_autoscaler_consumergroup_lag` and `surge_autoscaler_current_replicas` from a
-/// Prometheus text page.
-pub fn parse_autoscaler_metrics(text: &str) -> (Option<i64>, Option<u32>) {
-    let value = |name: &str| {
+/// From a Prometheus text page: the lag summed over its `kafka_consumergroup_lag_sum`
+/// samples, and the first `kube_horizontalpodautoscaler_status_current_replicas`.
+pub fn progress_readings(text: &str) -> (Option<i64>, Option<u32>) {
+    let values = |name: &'static str| {
         text.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(move |l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next())
+            .filter_map(|v| v.trim().parse::<f64>().ok())
     };
-    (
-        value("surge_autoscaler_consumergroup_lag").map(|v| v as i64),
-        value("surge_autoscaler_current_replicas").map(|v| v as u32),
-    )
+    let lag = values("kafka_consumergroup_lag_sum")
+        .map(|v| v as i64)
+        .reduce(|a, b| a + b);
+    let replicas = values("kube_horizontalpodautoscaler_status_current_replicas")
+        .next()
+        .map(|v| v as u32);
+    (lag, replicas)
 }
 
 /// Runs the load and returns the results (also the per-second timeline).
@@ -303,7 +314,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
         shared.clone(),
         start,
         config.phases.clone(),
-        config.autoscaler_metrics.clone(),
+        config.progress_metrics.clone(),
         client.clone(),
         config.progress,
     ));
@@ -453,7 +464,7 @@ async fn progress_loop(
     shared: Arc<Mutex<Shared>>,
     start: Instant,
     phases: Vec<Phase>,
-    autoscaler_metrics: Option<String>,
+    progress_metrics: Vec<String>,
     client: reqwest::Client,
     print: bool,
 ) {
@@ -464,9 +475,10 @@ async fn progress_loop(
     let mut second = 0usize;
     loop {
         ticker.tick().await;
-        let (lag, replicas) = match &autoscaler_metrics {
-            Some(url) => scrape(&client, url).await,
-            None => (None, None),
+        let (lag, replicas) = if progress_metrics.is_empty() {
+            (None, None)
+        } else {
+            scrape(&client, &progress_metrics).await
         };
         let line = {
             let mut s = shared.lock().expect("stats lock");
@@ -506,12 +518,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_lag_and_replicas_from_the_autoscaler_metrics_page() {
-        let page = "# HELP surge_autoscaler_current_replicas x\n\
-                    surge_autoscaler_current_replicas{hpa=\"consumer-svc\"} 6\n\
-                    surge_autoscaler_consumergroup_lag{consumergroup=\"g\",topic=\"orders\"} 4321\n";
-        assert_eq!(parse_autoscaler_metrics(page), (Some(4321), Some(6)));
-        assert_eq!(parse_autoscaler_metrics(""), (None, None));
+    fn reads_the_groups_lag_and_the_hpas_replicas_from_prometheus_pages() {
+        let lag_exporter = "# HELP kafka_consumergroup_lag_sum x\n\
+                    kafka_consumergroup_lag{consumergroup=\"g\",partition=\"0\",topic=\"orders\"} 4000\n\
+                    kafka_consumergroup_lag_sum{consumergroup=\"g\",topic=\"orders\"} 4321\n\
+                    kafka_consumergroup_lag_sum{consumergroup=\"g\",topic=\"orders.dlq\"} 1\n";
+        assert_eq!(progress_readings(lag_exporter), (Some(4322), None));
+        let recorder = "kube_horizontalpodautoscaler_status_current_replicas{namespace=\"n\",horizontalpodautoscaler=\"consumer-svc\"} 6\n";
+        assert_eq!(progress_readings(recorder), (None, Some(6)));
+        assert_eq!(progress_readings(""), (None, None));
     }
 
     #[test]

@@ -50,7 +50,7 @@ async fn every_202_is_on_the_topic_invalid_requests_get_4xx_and_retries_share_an
         timeout: Duration::from_secs(10),
         seed: 3,
         run_tag: testkit::unique_name("t").replace('_', "-"),
-        autoscaler_metrics: None,
+        progress_metrics: Vec::new(),
         progress: false,
     })
     .await

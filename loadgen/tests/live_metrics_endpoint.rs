@@ -56,7 +56,7 @@ async fn metrics_show_requests_by_phase_and_status_latency_and_the_current_targe
         timeout: Duration::from_secs(5),
         seed: 7,
         run_tag: "metrics-test".into(),
-        autoscaler_metrics: None,
+        progress_metrics: Vec::new(),
         progress: false,
     };
     let running = tokio::spawn(run(config));
