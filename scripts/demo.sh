@@ -168,7 +168,8 @@ fi
 "$KUBECTL" version >"$LOGS/kubectl-version.txt"
 
 say "building producer-svc, consumer-svc, lag-exporter, node-agent, autoscaler, loadgen ($PROFILE)"
-build=(cargo build --locked -p producer-svc -p consumer-svc -p lag-exporter -p node-agent -p autoscaler -p loadgen)
+# Every binary of the workspace, in one build.
+build=(cargo build --locked --workspace --bins)
 [[ $PROFILE == release ]] && build+=(--release)
 "${build[@]}"
 BIN="$ROOT/target/$PROFILE"
@@ -270,6 +271,8 @@ say "flash sale: $BASE_RATE/s for ${WARMUP}s, $((BASE_RATE * SPIKE_MULTIPLIER))/
 "$BIN/loadgen" flash-sale --target "$PRODUCER" \
   --base-rate "$BASE_RATE" --spike-multiplier "$SPIKE_MULTIPLIER" \
   --warmup "$WARMUP" --spike "$SPIKE" --cooldown "$COOLDOWN" --hot-sku "$HOT_SKU" \
+  --progress-metrics "http://127.0.0.1:$LAG_EXPORTER_PORT/metrics" \
+  --progress-metrics "http://$RECORDER_METRICS/metrics" \
   --metrics-addr "$LOADGEN_METRICS" --results "$RUN/results.json" | tee "$LOGS/loadgen.log"
 
 say "waiting for the backlog to drain and the HPA to bring the consumers back to $min"
