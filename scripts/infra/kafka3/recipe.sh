@@ -1,0 +1,115 @@
+# shellcheck shell=bash
+# Apache Kafka, three KRaft nodes (each broker and controller) on loopback, for the
+# fault scenarios (scripts/chaos.sh): replication factor 3, min.insync.replicas 2, no
+# unclean leader election. Same jars as the single node (scripts/infra/kafka). Sourced
+# by scripts/infra.sh after scripts/infra/lib.sh and the kafka recipe.
+
+KAFKA3_BASE_PORT=${SURGE_KAFKA3_BASE_PORT:-29092}
+# Topics created on every `up kafka3` when missing, NAME:PARTITIONS (replication 3).
+KAFKA3_TOPICS=${SURGE_KAFKA3_TOPICS:-"orders:12 orders.dlq:3"}
+KAFKA3_HEAP_OPTS=${SURGE_KAFKA3_HEAP_OPTS:-"-Xmx512m"}
+readonly KAFKA3_BASE_PORT KAFKA3_TOPICS KAFKA3_HEAP_OPTS
+readonly KAFKA3_NODES=(1 2 3)
+readonly KAFKA3_RECIPE="$RECIPES_DIR/kafka3"
+readonly KAFKA3_RUN="$RUN_DIR/kafka3"
+
+# Node N: clients on BASE+N-1 (29092, 29093, 29094), its controller on BASE+100+N-1.
+kafka3_port() { echo $((KAFKA3_BASE_PORT + $1 - 1)); }
+kafka3_controller_port() { echo $((KAFKA3_BASE_PORT + 100 + $1 - 1)); }
+
+kafka3_bootstrap() {
+  local n list=()
+  for n in "${KAFKA3_NODES[@]}"; do list+=("$HOST:$(kafka3_port "$n")"); done
+  local IFS=,
+  echo "${list[*]}"
+}
+
+kafka3_voters() {
+  local n list=()
+  for n in "${KAFKA3_NODES[@]}"; do list+=("$n@$HOST:$(kafka3_controller_port "$n")"); done
+  local IFS=,
+  echo "${list[*]}"
+}
+
+kafka3_prepare() {
+  local n ports=() id
+  for n in "${KAFKA3_NODES[@]}"; do ports+=("$(kafka3_port "$n")" "$(kafka3_controller_port "$n")"); done
+  require_free_ports kafka3 "${ports[@]}"
+  kafka_ensure_lib
+  mkdir -p "$KAFKA3_RUN"
+  cp -f "$KAFKA_RECIPE/log4j2.properties" "$KAFKA3_RUN/log4j2.properties"
+  if [[ -s $KAFKA3_RUN/cluster.id ]]; then
+    id=$(<"$KAFKA3_RUN/cluster.id")
+  else
+    id=$(kafka_admin kafka.tools.StorageTool random-uuid) || die "kafka3: StorageTool random-uuid failed"
+    [[ $id =~ ^[A-Za-z0-9_-]{22}$ ]] || die "kafka3: unexpected cluster id from StorageTool: $id"
+    printf '%s\n' "$id" >"$KAFKA3_RUN/cluster.id"
+  fi
+  for n in "${KAFKA3_NODES[@]}"; do
+    mkdir -p "$KAFKA3_RUN/node-$n/data" "$KAFKA3_RUN/node-$n/logs"
+    render "$KAFKA3_RECIPE/server.properties.in" "$KAFKA3_RUN/node-$n/server.properties" \
+      NODE_ID="$n" PORT="$(kafka3_port "$n")" CONTROLLER_PORT="$(kafka3_controller_port "$n")" \
+      VOTERS="$(kafka3_voters)" DATA_DIR="$KAFKA3_RUN/node-$n/data"
+    [[ -f $KAFKA3_RUN/node-$n/data/meta.properties ]] && continue
+    log "kafka3: formatting node $n (cluster id $id)"
+    quiet kafka_admin kafka.tools.StorageTool format -t "$id" -c "$KAFKA3_RUN/node-$n/server.properties" ||
+      die "kafka3: formatting node $n failed"
+  done
+}
+
+# Node N is ready when it answers a metadata request that lists the whole cluster.
+kafka3_node_ready() {
+  port_open "$(kafka3_port "$1")" || return 1
+  local brokers
+  brokers=$(kafka_admin org.apache.kafka.tools.BrokerApiVersionsCommand \
+    --bootstrap-server "$HOST:$(kafka3_port "$1")" 2>>"$KAFKA3_RUN/admin.log" | grep -c '^127.0.0.1:.*(id: [0-9]')
+  ((brokers == ${#KAFKA3_NODES[@]}))
+}
+
+kafka3_start() {
+  local n
+  program_conf kafka3 JAVA="$(command -v java)" HEAP_OPTS="$KAFKA3_HEAP_OPTS" KAFKA_LIB="$KAFKA_LIB"
+  # The quorum needs two voters before any node answers: start them all, then wait.
+  for n in "${KAFKA3_NODES[@]}"; do
+    [[ $(program_state "kafka3:kafka3-$n") == RUNNING ]] || supervisor_ctl start "kafka3:kafka3-$n" >/dev/null 2>&1 || true
+  done
+  for n in "${KAFKA3_NODES[@]}"; do
+    start_program "kafka3:kafka3-$n" kafka3_node_ready "$n"
+  done
+}
+
+kafka3_provision() {
+  local topics entry name parts
+  topics=$(kafka_admin org.apache.kafka.tools.TopicCommand --bootstrap-server "$(kafka3_bootstrap)" --list 2>>"$KAFKA3_RUN/admin.log") ||
+    die "kafka3: cannot list topics"
+  for entry in $KAFKA3_TOPICS; do
+    name=${entry%%:*}
+    parts=${entry#*:}
+    grep -qxF -- "$name" <<<"$topics" && continue
+    log "kafka3: creating topic $name ($parts partitions, replication factor 3, min.insync.replicas 2)"
+    quiet kafka_admin org.apache.kafka.tools.TopicCommand --bootstrap-server "$(kafka3_bootstrap)" \
+      --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 3 \
+      --config min.insync.replicas=2 --config unclean.leader.election.enable=false ||
+      die "kafka3: could not create topic $name"
+  done
+}
+
+kafka3_env() {
+  cat <<EOF2
+SURGE_KAFKA3_BOOTSTRAP=$(kafka3_bootstrap)
+SURGE_KAFKA3_RUN=$KAFKA3_RUN
+EOF2
+}
+
+kafka3_describe() {
+  printf 'Kafka %s, three KRaft nodes %s (controllers :%s-:%s), RF 3, min.insync.replicas 2; topics %s' \
+    "$KAFKA_VERSION" "$(kafka3_bootstrap)" "$(kafka3_controller_port 1)" "$(kafka3_controller_port 3)" "$KAFKA3_TOPICS"
+}
+
+kafka3_help() {
+  cat <<EOF2
+  SURGE_KAFKA3_BASE_PORT [29092]   node N listens on BASE+N-1, its controller on BASE+100+N-1
+  SURGE_KAFKA3_TOPICS ["orders:12 orders.dlq:3"]   created with replication factor 3 when missing
+  SURGE_KAFKA3_HEAP_OPTS [-Xmx512m]  heap of each node
+EOF2
+}
