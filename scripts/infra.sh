@@ -127,7 +127,7 @@ cmd_status() {
   for s in "${services[@]}"; do
     state=$(group_state "$s" "$all")
     # The pid of the group's first program, as supervisorctl status shows it.
-    pid=$(awk -v p="$(group_programs "$s" | head -n 1)" '$1 == p && $3 == "pid" { sub(/,$/, "", $4); print "pid " $4 }' <<<"$all")
+    pid=$(awk -v p="$(group_programs "$s" | sed -n 1p)" '$1 == p && $3 == "pid" { sub(/,$/, "", $4); print "pid " $4 }' <<<"$all")
     where=""
     has_function "${s}_describe" && where=$("${s}_describe")
     status_line "$s" "$state" "${pid:--}" "$where"
@@ -149,6 +149,16 @@ cmd_env() {
   done
 }
 
+# The pid of one program (e.g. kafka3:kafka3-2), for fault scenarios that signal it.
+cmd_pid() {
+  (($# == 1)) || die "usage: scripts/infra.sh pid PROGRAM  (a name \`supervisorctl status\` shows, e.g. kafka3:kafka3-2)"
+  supervisor_answers || die "pid: nothing runs under $INFRA_DIR"
+  local pid
+  pid=$(supervisor_ctl pid "$1" 2>/dev/null) || true
+  [[ $pid =~ ^[1-9][0-9]*$ ]] || die "pid: $1 is not running (supervisorctl says: ${pid:-nothing})"
+  echo "$pid"
+}
+
 usage() {
   local s
   cat <<EOF
@@ -163,6 +173,7 @@ Usage:
   scripts/infra.sh env                     export lines: eval "\$(scripts/infra.sh env)"
   scripts/infra.sh kafka-tool CLASS ARGS   run a Kafka tool class with the cached jars; a bare
                                            class name means org.apache.kafka.tools.CLASS
+  scripts/infra.sh pid PROGRAM             the pid of one supervised program (kafka3:kafka3-2)
 
 Services (versions: scripts/infra/versions.env):
 EOF
@@ -191,6 +202,7 @@ main() {
     status) cmd_status "$@" ;;
     env) cmd_env ;;
     kafka-tool) cmd_kafka_tool "$@" ;;
+    pid) cmd_pid "$@" ;;
     help | -h | --help) usage ;;
     *)
       usage >&2

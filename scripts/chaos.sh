@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Fault scenarios on the three-node Kafka cluster (scripts/infra.sh up kafka3): steady
+# open-loop load through producer-svc into two consumer-svc processes, one fault in the
+# middle, recovery, then the independent audit (every 202 exactly one row, nothing
+# else, stock never negative, a retried key one order). One table at the end.
+#
+#   scripts/chaos.sh                       every scenario, short (about a minute each)
+#   scripts/chaos.sh --long                every scenario, several minutes of load each
+#   scripts/chaos.sh leader-kill zombie    only these
+#   options: --bin-dir DIR (default target/release, built when missing; CI: target/debug)
+#            --out DIR (default reports/chaos-<time>)   --rate N (orders/s, default 300)
+#
+# Scenarios:
+#   leader-kill      SIGKILL the node leading most of the topic's partitions (its
+#                    supervisor starts it again at once; the JVM takes seconds to rejoin)
+#   controller-kill  SIGKILL the active KRaft controller
+#   zombie           SIGSTOP a partition leader for 15 s (past the 6 s broker session),
+#                    then SIGCONT
+#   producer-kill    SIGKILL producer-svc under load, start it again 3 s later
+#   consumer-kill    start a third consumer (a rebalance begins) and SIGKILL another one
+#                    at the same moment; start it again 3 s later
+#
+# Each scenario gets its own topic, consumer group and database. Needs kafka3 and
+# postgres running (scripts/infra.sh up kafka3 postgres); exits 1 when an audit fails.
+set -Eeuo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+ALL_SCENARIOS=(leader-kill controller-kill zombie producer-kill consumer-kill)
+LONG=0 BIN_DIR="" OUT="" RATE=300 scenarios=()
+while (($#)); do
+  case $1 in
+    --long) LONG=1 ;;
+    --bin-dir) BIN_DIR=${2:?--bin-dir needs a folder}; shift ;;
+    --out) OUT=${2:?--out needs a folder}; shift ;;
+    --rate) RATE=${2:?--rate needs a number}; shift ;;
+    -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "chaos: unknown option $1 (see --help)" >&2; exit 2 ;;
+    *)
+      [[ " ${ALL_SCENARIOS[*]} " == *" $1 "* ]] || { echo "chaos: unknown scenario $1 (known: ${ALL_SCENARIOS[*]})" >&2; exit 2; }
+      scenarios+=("$1")
+      ;;
+  esac
+  shift
+done
+((${#scenarios[@]})) || scenarios=("${ALL_SCENARIOS[@]}")
+[[ $RATE =~ ^[1-9][0-9]*$ ]] || { echo "chaos: --rate must be a positive whole number" >&2; exit 2; }
+if ((LONG)); then BEFORE=30 FAULT=60 AFTER=90; else BEFORE=10 FAULT=15 AFTER=15; fi
+OUT=${OUT:-reports/chaos-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+fail() { echo "chaos: $*" >&2; exit 1; }
+
+eval "$(scripts/infra.sh env)"
+scripts/infra.sh status kafka3 postgres >/dev/null ||
+  fail "needs the three-node Kafka cluster and PostgreSQL: scripts/infra.sh up kafka3 postgres"
+BOOTSTRAP=$SURGE_KAFKA3_BOOTSTRAP
+
+if [[ -z $BIN_DIR ]]; then
+  BIN_DIR=target/release
+  say "building producer-svc, consumer-svc, loadgen (release)"
+  cargo build --locked --release -p producer-svc -p consumer-svc -p loadgen
+fi
+BIN_DIR=$(cd "$BIN_DIR" && pwd)
+for b in producer-svc consumer-svc loadgen; do
+  [[ -x $BIN_DIR/$b ]] || fail "$BIN_DIR/$b is missing (cargo build -p $b, or --bin-dir)"
+done
+
+PRODUCER_PORT=18080
+CONSUMER_PORTS=(18081 18082 18083)
+HOT_SKU=FLASH-1
+STOCK=2000
+
+pids=() consumer_pid=() producer_pid=""
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # A node stopped by the zombie scenario must not stay stopped.
+  local n
+  for n in 1 2 3; do
+    pid=$(scripts/infra.sh pid "kafka3:kafka3-$n" 2>/dev/null) && kill -CONT "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+kafka_tool() { scripts/infra.sh kafka-tool "$@" 2>/dev/null; }
+
+# The node that leads most partitions of TOPIC.
+busiest_leader() {
+  kafka_tool TopicCommand --bootstrap-server "$BOOTSTRAP" --describe --topic "$1" |
+    sed -n 's/.*Leader: \([0-9]*\).*/\1/p' | sort | uniq -c | sort -rn | awk 'NR == 1 {print $2}'
+}
+active_controller() {
+  kafka_tool MetadataQuorumCommand --bootstrap-server "$BOOTSTRAP" describe --status |
+    sed -n 's/^LeaderId: *//p'
+}
+node_pid() { scripts/infra.sh pid "kafka3:kafka3-$1"; }
+
+wait_http() { # URL SECONDS
+  local deadline=$((SECONDS + $2))
+  until curl -fsS -o /dev/null "$1"; do
+    ((SECONDS < deadline)) || fail "$1 not ready after $2 s"
+    sleep 0.5
+  done
+}
+
+start_producer() {
+  SURGE__HTTP__PORT=$PRODUCER_PORT "$BIN_DIR/producer-svc" >>"$LOGS/producer-svc.log" 2>&1 &
+  producer_pid=$!
+  pids+=("$producer_pid")
+}
+start_consumer() { # INDEX
+  SURGE__HTTP__PORT=${CONSUMER_PORTS[$1]} "$BIN_DIR/consumer-svc" >>"$LOGS/consumer-$1.log" 2>&1 &
+  consumer_pid[$1]=$!
+  pids+=("${consumer_pid[$1]}")
+}
+
+# The fault, at BEFORE seconds into the load; prints what it did.
+inject() {
+  local scenario=$1 node pid
+  case $scenario in
+    leader-kill)
+      node=$(busiest_leader "$TOPIC")
+      pid=$(node_pid "$node")
+      kill -KILL "$pid"
+      echo "SIGKILL node $node (pid $pid), the leader of most partitions of $TOPIC"
+      ;;
+    controller-kill)
+      node=$(active_controller)
+      pid=$(node_pid "$node")
+      kill -KILL "$pid"
+      echo "SIGKILL node $node (pid $pid), the active controller"
+      ;;
+    zombie)
+      node=$(busiest_leader "$TOPIC")
+      pid=$(node_pid "$node")
+      kill -STOP "$pid"
+      echo "SIGSTOP node $node (pid $pid) for 15 s"
+      sleep 15
+      kill -CONT "$pid"
+      echo "SIGCONT node $node"
+      ;;
+    producer-kill)
+      kill -KILL "$producer_pid"
+      echo "SIGKILL producer-svc (pid $producer_pid)"
+      sleep 3
+      start_producer
+      echo "producer-svc started again (pid $producer_pid)"
+      ;;
+    consumer-kill)
+      start_consumer 2
+      kill -KILL "${consumer_pid[0]}"
+      echo "third consumer started (a rebalance), SIGKILL consumer 0 (pid ${consumer_pid[0]})"
+      sleep 3
+      start_consumer 0
+      echo "consumer 0 started again"
+      ;;
+  esac
+}
+
+run_scenario() {
+  local scenario=$1 tag
+  tag=$(date +%s%N | tail -c 9)
+  SCENARIO_DIR="$OUT/$scenario"
+  LOGS="$SCENARIO_DIR/logs"
+  mkdir -p "$LOGS"
+  TOPIC="chaos-$scenario-$tag"
+  local group="chaos-$scenario-$tag" db="chaos_${scenario//-/_}_$tag"
+  say "$scenario: topic $TOPIC (12 partitions, RF 3), group $group, database $db"
+  kafka_tool TopicCommand --bootstrap-server "$BOOTSTRAP" --create --topic "$TOPIC" --partitions 12 \
+    --replication-factor 3 --config min.insync.replicas=2 --config unclean.leader.election.enable=false >/dev/null
+  kafka_tool TopicCommand --bootstrap-server "$BOOTSTRAP" --create --topic "$TOPIC.dlq" --partitions 3 \
+    --replication-factor 3 --config min.insync.replicas=2 >/dev/null
+  psql -q "$SURGE_DATABASE_ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null
+  local db_url="${SURGE_DATABASE_ADMIN_URL%/*}/$db"
+
+  export SURGE__KAFKA__BOOTSTRAP_SERVERS="$BOOTSTRAP" SURGE__KAFKA__TOPIC="$TOPIC" \
+    SURGE__KAFKA__DLQ_TOPIC="$TOPIC.dlq" SURGE__KAFKA__GROUP_ID="$group" SURGE__DATABASE__URL="$db_url"
+  "$BIN_DIR/consumer-svc" migrate >/dev/null
+  "$BIN_DIR/consumer-svc" seed-stock --sku "$HOT_SKU" --units "$STOCK" >/dev/null
+  for sku in SKU-A SKU-B; do "$BIN_DIR/consumer-svc" seed-stock --sku "$sku" --units 100000000 >/dev/null; done
+
+  start_producer
+  start_consumer 0
+  start_consumer 1
+  wait_http "http://127.0.0.1:$PRODUCER_PORT/readyz" 60
+  wait_http "http://127.0.0.1:${CONSUMER_PORTS[0]}/readyz" 60
+  wait_http "http://127.0.0.1:${CONSUMER_PORTS[1]}/readyz" 60
+
+  cat >"$SCENARIO_DIR/profile.yaml" <<EOF
+phases:
+  - { name: before, rate: $RATE, duration_s: $BEFORE }
+  - { name: fault, rate: $RATE, duration_s: $FAULT }
+  - { name: after, rate: $RATE, duration_s: $AFTER }
+mix:
+  hot_sku: $HOT_SKU
+EOF
+  "$BIN_DIR/loadgen" run --profile "$SCENARIO_DIR/profile.yaml" --target "http://127.0.0.1:$PRODUCER_PORT" \
+    --timeout 15 --results "$SCENARIO_DIR/results.json" >"$LOGS/loadgen.log" 2>&1 &
+  local loadgen=$!
+  sleep "$BEFORE"
+  # Not in a pipeline: a restarted process must be started by this shell (its pid is kept).
+  inject "$scenario" >"$SCENARIO_DIR/fault.txt"
+  sed 's/^/  fault | /' "$SCENARIO_DIR/fault.txt"
+  local load_status=0
+  wait "$loadgen" || load_status=$?
+  ((load_status == 0)) || { tail -n 20 "$LOGS/loadgen.log"; fail "$scenario: loadgen failed (exit $load_status)"; }
+  sed -n '/^PHASE/,$p' "$LOGS/loadgen.log" | sed 's/^/  /'
+
+  local audit_status=0
+  "$BIN_DIR/loadgen" audit --results "$SCENARIO_DIR/results.json" --database-url "$db_url" \
+    --sku "$HOT_SKU" --stock "$STOCK" --wait 120 --out "$SCENARIO_DIR/audit.json" \
+    >"$SCENARIO_DIR/audit.txt" 2>&1 || audit_status=$?
+  sed 's/^/  /' "$SCENARIO_DIR/audit.txt"
+
+  cleanup
+  pids=()
+  unset SURGE__KAFKA__BOOTSTRAP_SERVERS SURGE__KAFKA__TOPIC SURGE__KAFKA__DLQ_TOPIC SURGE__KAFKA__GROUP_ID SURGE__DATABASE__URL
+  python3 scripts/chaos/summary.py row "$scenario" "$SCENARIO_DIR" "$RATE" "$BEFORE" "$FAULT" >>"$OUT/rows.tsv"
+  ((audit_status == 0)) || failed+=("$scenario")
+}
+
+failed=()
+: >"$OUT/rows.tsv"
+for scenario in "${scenarios[@]}"; do
+  run_scenario "$scenario"
+done
+
+say "faults survived ($OUT/summary.md)"
+python3 scripts/chaos/summary.py table "$OUT/rows.tsv" | tee "$OUT/summary.md"
+((${#failed[@]} == 0)) || fail "audit failed: ${failed[*]} (see $OUT/<scenario>/audit.txt)"
+echo "chaos: every audit passed"
