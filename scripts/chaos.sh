@@ -103,7 +103,7 @@ node_pid() { scripts/infra.sh pid "kafka3:kafka3-$1"; }
 
 wait_http() { # URL SECONDS
   local deadline=$((SECONDS + $2))
-  until curl -fsS -o /dev/null "$1"; do
+  until curl -fs -o /dev/null "$1"; do
     ((SECONDS < deadline)) || fail "$1 not ready after $2 s"
     sleep 0.5
   done

@@ -2,8 +2,9 @@
 # The test command. On a fresh machine it installs what the tests need, starts the real
 # infrastructure (Kafka, PostgreSQL), runs the format and lint checks, every test of the
 # workspace against those real services, the container and observability checks, the quick
-# flash-sale demo (which adds Prometheus and Jaeger), the offline Kubernetes checks and the
-# checks against a real control plane; then it stops whatever it started. Infrastructure already running is used and left running.
+# flash-sale demo (which adds Prometheus and Jaeger), the offline Kubernetes checks, the
+# checks against a real control plane and the short fault scenarios on a three-node Kafka
+# cluster; then it stops whatever it started. Infrastructure already running is used and left running.
 #
 #   scripts/test.sh            # everything
 #   SURGE_TEST_SKIP_K8S=1 scripts/test.sh   # skip the offline manifest checks
@@ -35,7 +36,7 @@ fi
 
 # --- real infrastructure -------------------------------------------------------------
 started=()
-for svc in kafka postgres prometheus jaeger kube; do
+for svc in kafka postgres prometheus jaeger kube kafka3; do
   if ! scripts/infra.sh status "$svc" | grep -q ' running '; then
     started+=("$svc")
   fi
@@ -112,6 +113,10 @@ fi
 
 log "the real control plane: restart from the cache, every overlay admitted, the lag metric through the aggregator"
 bash scripts/kube-check.sh
+
+log "fault scenarios on a three-node Kafka cluster (short): load, one fault each, the audit"
+scripts/infra.sh up kafka3
+bash scripts/chaos.sh --bin-dir target/debug --out target/chaos
 
 log "all checks passed"
 echo "cargo test: $passed passed, $failed failed"

@@ -14,7 +14,7 @@ import statistics
 import sys
 
 COLUMNS = ["scenario", "load", "fault", "sent", "202", "503/429", "other", "unknown outcome",
-           "lost", "duplicated", "recovery s", "p99 in fault ms", "audit"]
+           "lost", "duplicated", "ingest recovery s", "p99 in fault ms", "audit"]
 
 
 def row(scenario, folder, rate, before, fault_s):
