@@ -37,7 +37,7 @@ def row(scenario, folder, rate, before, fault_s):
                 if code not in ("202", "503", "429") and not code.startswith("4"))
     lost = duplicated = "?"
     for check in audit.get("checks", []):
-        m = re.search(r"(\d+) missing, (\d+) duplicated", check.get("detail", ""))
+        m = re.search(r"(\d+) missing.*?(\d+) duplicated", check.get("detail", ""))
         if m:
             lost, duplicated = m.group(1), m.group(2)
     timeline = results.get("timeline", [])
