@@ -199,6 +199,25 @@ impl Autoscaler {
         decision
     }
 
+    /// A sync of another controller, replayed: the algorithm decides from the same
+    /// inputs, and what that controller carried out (`carried_out` replicas) enters the
+    /// scale-event history, whatever the algorithm decided. So a decision that differs
+    /// (a policy period that ends a few milliseconds apart) stays one difference, instead
+    /// of leaving the two with different histories for every sync after it.
+    pub fn sync_carried_out_as(
+        &mut self,
+        now: Duration,
+        current: u32,
+        total: Option<f64>,
+        carried_out: u32,
+    ) -> Decision {
+        let decision = self.decide(now, current, total);
+        if carried_out != current {
+            self.store_scale_event(now, current, carried_out);
+        }
+        decision
+    }
+
     /// A sync whose decision was not carried out: its recommendation enters the
     /// stabilization windows like any other, but no scale event is stored. The replay
     /// uses it for syncs the controller made without changing anything.

@@ -3,25 +3,32 @@
 //!
 //! Each distinct status in the history is one controller sync: the metric and the
 //! replica count it read, and the count it decided. The algorithm is fed the same
-//! inputs at the same times, keeps its own stabilization and scale-event history,
-//! and its decision is compared with the controller's.
+//! inputs at the same times and its decision is compared with the controller's. Its
+//! stabilization windows hold its own recommendations (the same as the controller's:
+//! they depend only on the inputs); its scale-event history holds the controller's
+//! rescales, because those are what happened, so one differing sync does not set the
+//! two apart for the syncs after it.
 //!
 //! The recorder watches the HPA, so a visible sync's time is when the controller wrote
-//! its status, a few milliseconds after the controller's own clock reading. Two things
-//! still make the comparison approximate, and both are bounded by one sync period:
+//! its status, shortly after the controller's own clock reading. Two things still make
+//! the comparison approximate:
 //! - a sync whose inputs and result equal the previous one leaves no trace in the
 //!   status, yet the controller records its recommendation for the stabilization
 //!   window. While the status stays steady, the replay adds such a sync every
 //!   period after the last visible one (the controller's real interval is the period
 //!   plus the sync's own work, so the replay's unseen syncs run a little early, never
 //!   across a window's edge: a window of n periods still just misses a sync n syncs back);
-//! - the milliseconds between the controller's clock reading and the watch's delivery
-//!   vary, so a window's edge that falls within them can close one sync apart.
+//! - the gap between the controller's clock reading and the watch's delivery varies (by
+//!   about a tenth of a second on a loaded machine), so a stabilization window or a
+//!   policy period whose edge falls within it ends at this sync for one and at the
+//!   next for the other. The replay decides such a sync again [`CLOCK_GAP`] earlier and
+//!   later from the same state; if either gives the controller's count, the sync agrees
+//!   "at a window's edge".
 //!
-//! So a decision counts as agreeing when the algorithm reached the same count at a
-//! sync within one sync period of it. At an unseen sync the controller changed
-//! nothing, so the algorithm's decision there is compared but never carried out (no
-//! scale event enters its history).
+//! A decision that agrees neither way still counts as agreeing when the algorithm
+//! reached the same count at a sync within one sync period of it (an unseen sync the
+//! replay placed a little early). At an unseen sync the controller changed nothing, so
+//! the algorithm's decision there is compared but never carried out.
 
 use std::fmt;
 use std::time::Duration;
@@ -29,11 +36,21 @@ use std::time::Duration;
 use crate::algorithm::{Autoscaler, HpaSpec};
 use crate::history::StatusRecord;
 
+/// How far a record's time may be from the controller's own clock reading at that sync:
+/// the controller reads its clock when it decides, then calls the API server (the scale
+/// subresource, the status), and the watch delivers the status after that. On the
+/// 2-core machine the recorded gaps between syncs vary by about a tenth of a second.
+pub const CLOCK_GAP: Duration = Duration::from_millis(250);
+
 /// How the algorithm's decision relates to the controller's at one sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Agreement {
     /// The same count at the same sync.
     Exact,
+    /// The same count at the same sync, decided [`CLOCK_GAP`] earlier or later: a
+    /// window's or policy period's edge fell between the controller's clock reading
+    /// and the time the watch delivered its status.
+    AtAnEdge,
     /// The same count at a sync within one period of this one.
     WithinOneSync,
     /// No sync within one period reached the controller's count.
@@ -94,7 +111,7 @@ struct Sync {
 pub fn replay(spec: &HpaSpec, history: &[StatusRecord], sync_period: Duration) -> Replay {
     let syncs = syncs_of(history, sync_period);
     let mut autoscaler = Autoscaler::new(spec.clone());
-    let decided: Vec<u32> = syncs
+    let decided: Vec<(u32, bool)> = syncs
         .iter()
         .map(|sync| {
             let (at, current, total) = (
@@ -102,27 +119,42 @@ pub fn replay(spec: &HpaSpec, history: &[StatusRecord], sync_period: Duration) -
                 sync.record.current_replicas,
                 sync.record.metric_total(),
             );
+            let before = autoscaler.clone();
             let decision = if sync.visible {
-                autoscaler.sync(at, current, total)
+                // What the controller did is what happened: its rescale, not the
+                // algorithm's, enters the policies' history.
+                autoscaler.sync_carried_out_as(at, current, total, sync.record.desired_replicas)
             } else {
                 // The controller left the scale as it was at this sync.
                 autoscaler.sync_without_rescale(at, current, total)
             };
-            decision.desired
+            let controller = sync.record.desired_replicas;
+            // Decided at the same sync a moment earlier or later, from the same state.
+            let at_an_edge = decision.desired != controller
+                && [at + CLOCK_GAP, at.saturating_sub(CLOCK_GAP)]
+                    .into_iter()
+                    .any(|shifted| {
+                        before
+                            .clone()
+                            .sync_without_rescale(shifted, current, total)
+                            .desired
+                            == controller
+                    });
+            (decision.desired, at_an_edge)
         })
         .collect();
     let compared = syncs
         .iter()
         .zip(&decided)
-        .filter_map(|(sync, &algorithm)| {
+        .filter_map(|(sync, &(algorithm, at_an_edge))| {
             let controller = sync.record.desired_replicas;
             let agreement = if algorithm == controller {
                 Agreement::Exact
-            } else if syncs
-                .iter()
-                .zip(&decided)
-                .any(|(other, &d)| d == controller && other.at.abs_diff(sync.at) <= sync_period)
-            {
+            } else if at_an_edge {
+                Agreement::AtAnEdge
+            } else if syncs.iter().zip(&decided).any(|(other, &(d, _))| {
+                d == controller && other.at.abs_diff(sync.at) <= sync_period
+            }) {
                 Agreement::WithinOneSync
             } else {
                 Agreement::Differs
@@ -202,6 +234,7 @@ impl fmt::Display for Replay {
                 .map_or_else(|| "<unknown>".to_owned(), |m| format!("{m:.0}"));
             let agreement = match s.agreement {
                 Agreement::Exact => "same",
+                Agreement::AtAnEdge => "same 0.25 s apart (a window's edge)",
                 Agreement::WithinOneSync => "same within one sync",
                 Agreement::Differs => "DIFFERS",
             };
@@ -218,10 +251,11 @@ impl fmt::Display for Replay {
         let (up, down) = self.rescales();
         write!(
             f,
-            "HPA {}: {} controller syncs ({up} scale-ups, {down} scale-downs): {} same, {} same within one sync period ({} s), {} differ",
+            "HPA {}: {} controller syncs ({up} scale-ups, {down} scale-downs): {} same, {} same at a window's edge, {} same within one sync period ({} s), {} differ",
             self.hpa,
             self.syncs.len(),
             self.count(Agreement::Exact),
+            self.count(Agreement::AtAnEdge),
             self.count(Agreement::WithinOneSync),
             self.sync_period.as_secs_f64(),
             self.count(Agreement::Differs),
