@@ -6,7 +6,7 @@
 #   scripts/demo.sh --quick          short version that asserts the audit passed, the
 #                                    consumers scaled out and back to minReplicas (with a
 #                                    SuccessfulRescale event each way) and a deleted
-#                                    consumer pod was replaced
+#                                    and a SIGKILLed consumer pod were replaced
 #   options: --debug (debug build, as CI uses)   --out DIR (default reports/demo-<time>)
 #            --use-running-infra  start no infrastructure: use the services that
 #                                 `scripts/infra.sh env` describes, which must answer
@@ -255,15 +255,27 @@ pids+=($!)
 pids+=($!)
 
 # Halfway through the spike one consumer pod is deleted: its process gets SIGTERM from
-# the node agent, the ReplicaSet controller creates a replacement, and the audit below
+# the node agent and commits what it processed. Three quarters through, another one is
+# force-deleted (grace period 0): the node agent SIGKILLs its process in the middle of
+# whatever batch it holds. The ReplicaSet controller replaces both, and the audit below
 # proves no order was lost or doubled.
 victim_file="$RUN/deleted-pod.txt"
+killed_file="$RUN/killed-pod.txt"
 (
+  consumer_pod() { # the first consumer pod that is not being deleted
+    "$KUBECTL" -n "$NAMESPACE" get pods -l app.kubernetes.io/name=consumer-svc --no-headers \
+      -o custom-columns=NAME:.metadata.name,DELETING:.metadata.deletionTimestamp |
+      awk '$2 == "<none>" {print $1}' | grep -vxF -f <(cat "$victim_file" 2>/dev/null; echo) | head -n 1
+  }
   sleep $((WARMUP + SPIKE / 2))
-  victim=$("$KUBECTL" -n "$NAMESPACE" get pods -l app.kubernetes.io/name=consumer-svc \
-    -o jsonpath='{.items[0].metadata.name}')
+  victim=$(consumer_pod)
   echo "$victim" >"$victim_file"
   "$KUBECTL" -n "$NAMESPACE" delete pod "$victim" --wait=false | sed 's/^/  pod | /'
+  sleep $((SPIKE / 4))
+  victim=$(consumer_pod)
+  echo "$victim" >"$killed_file"
+  "$KUBECTL" -n "$NAMESPACE" delete pod "$victim" --grace-period=0 --force --wait=false 2>&1 |
+    sed 's/^/  pod | (SIGKILL) /'
 ) &
 pids+=($!)
 
@@ -290,20 +302,22 @@ while :; do
 done
 
 replaced=0
-if [[ -s $victim_file ]]; then
-  victim=$(cat "$victim_file")
+victims=$(cat "$victim_file" "$killed_file" 2>/dev/null | xargs)
+if [[ -n $victims ]]; then
   deadline=$((SECONDS + 120))
   while ((SECONDS <= deadline)); do
     names=$("$KUBECTL" -n "$NAMESPACE" get pods -l app.kubernetes.io/name=consumer-svc -o jsonpath='{.items[*].metadata.name}')
     ready=$("$KUBECTL" -n "$NAMESPACE" get deployment consumer-svc -o jsonpath='{.status.readyReplicas}')
     wanted=$("$KUBECTL" -n "$NAMESPACE" get deployment consumer-svc -o jsonpath='{.spec.replicas}')
-    if [[ " $names " != *" $victim "* && $ready == "$wanted" ]]; then
+    left=0
+    for victim in $victims; do [[ " $names " == *" $victim "* ]] && left=1; done
+    if ((!left)) && [[ $ready == "$wanted" ]]; then
       replaced=1
       break
     fi
     sleep 1
   done
-  echo "deleted consumer pod $victim: $( ((replaced)) && echo "gone, the ReplicaSet runs $wanted ready pods without it" || echo "NOT replaced within 120 s")"
+  echo "deleted consumer pods $victims (the second one SIGKILLed): $( ((replaced)) && echo "gone, the ReplicaSet runs $wanted ready pods without them" || echo "NOT replaced within 120 s")"
 fi
 
 say "audit against PostgreSQL"
@@ -350,9 +364,10 @@ say "report"
   printf 'beside what the HPA algorithm (`autoscaler replay`) decides on the same inputs:\n\n```\n'
   cat "$RUN/replay.txt"
   printf '```\n'
-  if [[ -s $victim_file ]]; then
-    printf '\nConsumer pod `%s` was deleted halfway through the spike; ' "$(cat "$victim_file")"
-    if ((replaced)); then printf 'the ReplicaSet controller replaced it.\n'; else printf 'it was not replaced within 120 s.\n'; fi
+  if [[ -n $victims ]]; then
+    printf '\nConsumer pod `%s` was deleted halfway through the spike' "$(cat "$victim_file")"
+    [[ -s $killed_file ]] && printf ', and `%s` force-deleted (its process SIGKILLed) three quarters through' "$(cat "$killed_file")"
+    if ((replaced)); then printf '; the ReplicaSet controller replaced them.\n'; else printf '; they were not replaced within 120 s.\n'; fi
   fi
 } >>"$OUT/report.md"
 
@@ -369,7 +384,7 @@ echo "consumers: minReplicas $min, peak $peak, at the end $last; SuccessfulResca
 ((last == min)) || problems+=("the consumers did not come back to minReplicas ($min): $last")
 ((up_events >= 1)) || problems+=("no SuccessfulRescale event for a scale-out (metric above target)")
 ((down_events >= 1)) || problems+=("no SuccessfulRescale event for a scale-in (metrics below target)")
-((replaced)) || problems+=("the deleted consumer pod was not replaced by the ReplicaSet controller")
+((replaced)) || problems+=("the deleted consumer pods were not replaced by the ReplicaSet controller")
 ((dashboards_status == 0)) || problems+=("a dashboard query returned no data or an error")
 ((trace_status == 0)) || problems+=("the trace in Jaeger is incomplete")
 # The cross-check is printed and reported; a difference is a finding to read, not a
@@ -381,4 +396,4 @@ if ((${#problems[@]})); then
   printf 'demo: %s\n' "${problems[@]}" >&2
   exit 1
 fi
-echo "demo: audit passed, the HPA scaled the consumers out and back to minReplicas, the deleted pod was replaced, every dashboard query has data, trace complete"
+echo "demo: audit passed, the HPA scaled the consumers out and back to minReplicas, the deleted and the SIGKILLed pod were replaced, every dashboard query has data, trace complete"
