@@ -256,8 +256,8 @@ pids+=($!)
 
 # Halfway through the spike one consumer pod is deleted: its process gets SIGTERM from
 # the node agent and commits what it processed. Three quarters through, another one is
-# force-deleted (grace period 0): the node agent SIGKILLs its process in the middle of
-# whatever batch it holds. The ReplicaSet controller replaces both, and the audit below
+# force-deleted (grace period 0): the node agent sends SIGTERM and SIGKILL together, so
+# the process dies in the middle of whatever batch it holds. The ReplicaSet controller replaces both, and the audit below
 # proves no order was lost or doubled.
 victim_file="$RUN/deleted-pod.txt"
 killed_file="$RUN/killed-pod.txt"
