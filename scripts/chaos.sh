@@ -16,9 +16,14 @@
 #   controller-kill  SIGKILL the active KRaft controller
 #   zombie           SIGSTOP a partition leader for 15 s (past the 6 s broker session),
 #                    then SIGCONT
+#   unreachable      the services reach the nodes through proxies (scripts/chaos/proxy.py);
+#                    the busiest leader's proxy black-holes for 15 s: alive and in the
+#                    cluster, unreachable to the clients
 #   producer-kill    SIGKILL producer-svc under load, start it again 3 s later
 #   consumer-kill    start a third consumer (a rebalance begins) and SIGKILL another one
 #                    at the same moment; start it again 3 s later
+#   postgres-restart PostgreSQL's fast shutdown (SIGINT), start; 3 s later its immediate
+#                    shutdown (SIGQUIT: crash recovery at the next start), start
 #
 # Each scenario gets its own topic, consumer group and database. Needs kafka3 and
 # postgres running (scripts/infra.sh up kafka3 postgres); exits 1 when an audit fails.
@@ -27,7 +32,7 @@ set -Eeuo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-ALL_SCENARIOS=(leader-kill controller-kill zombie producer-kill consumer-kill)
+ALL_SCENARIOS=(leader-kill controller-kill zombie unreachable producer-kill consumer-kill postgres-restart)
 LONG=0 BIN_DIR="" OUT="" RATE=300 scenarios=()
 while (($#)); do
   case $1 in
@@ -35,7 +40,7 @@ while (($#)); do
     --bin-dir) BIN_DIR=${2:?--bin-dir needs a folder}; shift ;;
     --out) OUT=${2:?--out needs a folder}; shift ;;
     --rate) RATE=${2:?--rate needs a number}; shift ;;
-    -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "chaos: unknown option $1 (see --help)" >&2; exit 2 ;;
     *)
       [[ " ${ALL_SCENARIOS[*]} " == *" $1 "* ]] || { echo "chaos: unknown scenario $1 (known: ${ALL_SCENARIOS[*]})" >&2; exit 2; }
@@ -74,12 +79,16 @@ CONSUMER_PORTS=(18081 18082 18083)
 HOT_SKU=FLASH-1
 STOCK=2000
 
-pids=() consumer_pid=() producer_pid=""
+pids=() consumer_pid=() producer_pid="" proxy_pid=()
 cleanup() {
-  local pid
+  local pid i
   for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Newest first, one at a time: the services leave their group and commit while the
+  # proxies they talk through (started before them) still run.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   # A node stopped by the zombie scenario must not stay stopped.
   local n
   for n in 1 2 3; do
@@ -120,6 +129,21 @@ start_consumer() { # INDEX
   pids+=("${consumer_pid[$1]}")
 }
 
+# PostgreSQL's postmaster gets SIGNAL, is waited for, and is started again.
+restart_postgres() { # SIGNAL WHAT
+  local pid deadline
+  pid=$(scripts/infra.sh pid postgres)
+  kill "-$1" "$pid"
+  echo "$2 of PostgreSQL (SIG$1 to the postmaster, pid $pid)"
+  deadline=$((SECONDS + 30))
+  while kill -0 "$pid" 2>/dev/null; do
+    ((SECONDS < deadline)) || fail "PostgreSQL (pid $pid) still runs 30 s after SIG$1"
+    sleep 0.2
+  done
+  scripts/infra.sh up postgres >>"$LOGS/postgres-restart.log" 2>&1 || fail "PostgreSQL did not start again (see $LOGS/postgres-restart.log)"
+  echo "PostgreSQL started again (pid $(scripts/infra.sh pid postgres))"
+}
+
 # The fault, at BEFORE seconds into the load; prints what it did.
 inject() {
   local scenario=$1 node pid
@@ -135,6 +159,14 @@ inject() {
       pid=$(node_pid "$node")
       kill -KILL "$pid"
       echo "SIGKILL node $node (pid $pid), the active controller"
+      ;;
+    unreachable)
+      node=$(busiest_leader "$TOPIC")
+      kill -USR1 "${proxy_pid[$node]}"
+      echo "node $node unreachable to the services for 15 s (its proxy black-holes), still in the cluster"
+      sleep 15
+      kill -USR2 "${proxy_pid[$node]}"
+      echo "node $node reachable again"
       ;;
     zombie)
       node=$(busiest_leader "$TOPIC")
@@ -160,6 +192,11 @@ inject() {
       start_consumer 0
       echo "consumer 0 started again"
       ;;
+    postgres-restart)
+      restart_postgres INT "fast shutdown"
+      sleep 3
+      restart_postgres QUIT "immediate shutdown"
+      ;;
   esac
 }
 
@@ -179,7 +216,20 @@ run_scenario() {
   psql -q "$SURGE_DATABASE_ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null
   local db_url="${SURGE_DATABASE_ADMIN_URL%/*}/$db"
 
-  export SURGE__KAFKA__BOOTSTRAP_SERVERS="$BOOTSTRAP" SURGE__KAFKA__TOPIC="$TOPIC" \
+  local service_bootstrap=$BOOTSTRAP
+  if [[ $scenario == unreachable ]]; then
+    # One proxy per node in front of its CLIENT listener; the services bootstrap there.
+    local n=1 pair list=()
+    for pair in $SURGE_KAFKA3_PROXIES; do
+      python3 scripts/chaos/proxy.py "$pair" >>"$LOGS/proxy-$n.log" 2>&1 &
+      proxy_pid[n]=$!
+      pids+=("${proxy_pid[n]}")
+      list+=("127.0.0.1:${pair%%:*}")
+      n=$((n + 1))
+    done
+    service_bootstrap=$(IFS=,; echo "${list[*]}")
+  fi
+  export SURGE__KAFKA__BOOTSTRAP_SERVERS="$service_bootstrap" SURGE__KAFKA__TOPIC="$TOPIC" \
     SURGE__KAFKA__DLQ_TOPIC="$TOPIC.dlq" SURGE__KAFKA__GROUP_ID="$group" SURGE__DATABASE__URL="$db_url"
   "$BIN_DIR/consumer-svc" migrate >/dev/null
   "$BIN_DIR/consumer-svc" seed-stock --sku "$HOT_SKU" --units "$STOCK" >/dev/null

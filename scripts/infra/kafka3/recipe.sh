@@ -13,9 +13,12 @@ readonly KAFKA3_NODES=(1 2 3)
 readonly KAFKA3_RECIPE="$RECIPES_DIR/kafka3"
 readonly KAFKA3_RUN="$RUN_DIR/kafka3"
 
-# Node N: clients on BASE+N-1 (29092, 29093, 29094), its controller on BASE+100+N-1.
+# Node N: clients on BASE+N-1 (29092, 29093, 29094), its controller on BASE+100+N-1,
+# the CLIENT listener on BASE+200+N-1, advertised as BASE+300+N-1 (a proxy's port).
 kafka3_port() { echo $((KAFKA3_BASE_PORT + $1 - 1)); }
 kafka3_controller_port() { echo $((KAFKA3_BASE_PORT + 100 + $1 - 1)); }
+kafka3_client_port() { echo $((KAFKA3_BASE_PORT + 200 + $1 - 1)); }
+kafka3_client_advertised_port() { echo $((KAFKA3_BASE_PORT + 300 + $1 - 1)); }
 
 kafka3_bootstrap() {
   local n list=()
@@ -33,7 +36,9 @@ kafka3_voters() {
 
 kafka3_prepare() {
   local n ports=() id
-  for n in "${KAFKA3_NODES[@]}"; do ports+=("$(kafka3_port "$n")" "$(kafka3_controller_port "$n")"); done
+  for n in "${KAFKA3_NODES[@]}"; do
+    ports+=("$(kafka3_port "$n")" "$(kafka3_controller_port "$n")" "$(kafka3_client_port "$n")")
+  done
   require_free_ports kafka3 "${ports[@]}"
   kafka_ensure_lib
   mkdir -p "$KAFKA3_RUN"
@@ -49,6 +54,7 @@ kafka3_prepare() {
     mkdir -p "$KAFKA3_RUN/node-$n/data" "$KAFKA3_RUN/node-$n/logs"
     render "$KAFKA3_RECIPE/server.properties.in" "$KAFKA3_RUN/node-$n/server.properties" \
       NODE_ID="$n" PORT="$(kafka3_port "$n")" CONTROLLER_PORT="$(kafka3_controller_port "$n")" \
+      CLIENT_PORT="$(kafka3_client_port "$n")" CLIENT_ADVERTISED_PORT="$(kafka3_client_advertised_port "$n")" \
       VOTERS="$(kafka3_voters)" DATA_DIR="$KAFKA3_RUN/node-$n/data"
     [[ -f $KAFKA3_RUN/node-$n/data/meta.properties ]] && continue
     log "kafka3: formatting node $n (cluster id $id)"
@@ -95,8 +101,13 @@ kafka3_provision() {
 }
 
 kafka3_env() {
+  local n proxies=()
+  for n in "${KAFKA3_NODES[@]}"; do
+    proxies+=("$(kafka3_client_advertised_port "$n"):$(kafka3_client_port "$n")")
+  done
   cat <<EOF2
 SURGE_KAFKA3_BOOTSTRAP=$(kafka3_bootstrap)
+SURGE_KAFKA3_PROXIES=${proxies[*]}
 SURGE_KAFKA3_RUN=$KAFKA3_RUN
 EOF2
 }
@@ -108,7 +119,8 @@ kafka3_describe() {
 
 kafka3_help() {
   cat <<EOF2
-  SURGE_KAFKA3_BASE_PORT [29092]   node N listens on BASE+N-1, its controller on BASE+100+N-1
+  SURGE_KAFKA3_BASE_PORT [29092]   node N listens on BASE+N-1, its controller on BASE+100+N-1,
+                                   a CLIENT listener on BASE+200+N-1 advertised as BASE+300+N-1
   SURGE_KAFKA3_TOPICS ["orders:12 orders.dlq:3"]   created with replication factor 3 when missing
   SURGE_KAFKA3_HEAP_OPTS [-Xmx512m]  heap of each node
 EOF2
