@@ -113,6 +113,29 @@ impl Default for HttpSettings {
     }
 }
 
+/// How long a process may take to stop after SIGTERM, whatever is down.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownSettings {
+    /// Seconds from SIGTERM to the end of the process. The graceful steps (draining
+    /// requests, the last batch, the offset commit, leaving the group, flushing) share
+    /// it; past it the process exits anyway (`common::shutdown`). Keep it below the pod's
+    /// `terminationGracePeriodSeconds` minus the `preStop` sleep.
+    pub budget_secs: u64,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self { budget_secs: 20 }
+    }
+}
+
+impl ShutdownSettings {
+    pub fn budget(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.budget_secs.max(1))
+    }
+}
+
 /// Connection to the Kafka cluster and the topics surge uses.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]

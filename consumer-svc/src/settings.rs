@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use common::settings::{HttpSettings, KafkaSettings, LogSettings, OtlpSettings};
+use common::settings::{HttpSettings, KafkaSettings, LogSettings, OtlpSettings, ShutdownSettings};
 
 /// The port consumer-svc listens on unless told otherwise (producer-svc has 8080).
 pub const DEFAULT_HTTP_PORT: u16 = 8081;
@@ -22,6 +22,7 @@ pub struct Settings {
     pub processing: ProcessingSettings,
     pub otlp: OtlpSettings,
     pub log: LogSettings,
+    pub shutdown: ShutdownSettings,
 }
 
 impl Default for Settings {
@@ -34,6 +35,7 @@ impl Default for Settings {
             processing: ProcessingSettings::default(),
             otlp: OtlpSettings::default(),
             log: LogSettings::default(),
+            shutdown: ShutdownSettings::default(),
         }
     }
 }

@@ -42,6 +42,9 @@ use crate::store::{Committed, Outcome, Store};
 
 pub type GroupConsumer = StreamConsumer<GroupContext>;
 
+/// Longest wait for each of the final offset commit and the group leave on shutdown.
+const CLOSE_STEP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Whether a batch reached the database (and its offsets were stored).
 enum Applied {
     Done,
@@ -322,7 +325,8 @@ impl Worker {
                 self.recovered(&backoff);
                 return Some(Committed::default());
             }
-            match self.store.apply_batch(&batch.orders).await {
+            let attempt = self.store.apply_batch(&batch.orders).await;
+            match attempt {
                 Ok(committed) => {
                     self.recovered(&backoff);
                     return Some(committed);
@@ -442,17 +446,46 @@ impl Worker {
 
     /// Commits what was stored and leaves the group (closing the consumer runs the final
     /// revoke callback, which commits again, then sends the leave request).
+    ///
+    /// Both steps wait for the group coordinator, without an end of their own when the
+    /// brokers are gone, so each runs on a blocking thread under [`CLOSE_STEP_TIMEOUT`]:
+    /// a step that does not finish is reported and left behind (the process's shutdown
+    /// budget ends it, see `common::shutdown`). Nothing is lost by that: what was not
+    /// committed is redelivered to the partitions' next owner.
     async fn close(self, lag: JoinHandle<()>) {
         let _ = lag.await;
-        if let Err(error) = commit_stored(&*self.consumer) {
-            tracing::warn!(%error, "final offset commit failed");
+        let consumer = Arc::clone(&self.consumer);
+        let committed = tokio::time::timeout(
+            CLOSE_STEP_TIMEOUT,
+            tokio::task::spawn_blocking(move || commit_stored(&*consumer)),
+        )
+        .await;
+        match committed {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "final offset commit failed"),
+            Ok(Err(_)) => tracing::warn!("the final offset commit panicked"),
+            Err(_) => {
+                tracing::warn!(
+                    timeout_secs = CLOSE_STEP_TIMEOUT.as_secs(),
+                    "final offset commit timed out; the uncommitted records will be redelivered"
+                );
+                return;
+            }
         }
         let consumer = self.consumer;
-        let closed = tokio::task::spawn_blocking(move || drop(consumer)).await;
-        if closed.is_err() {
-            tracing::warn!("closing the consumer panicked");
+        let closed = tokio::time::timeout(
+            CLOSE_STEP_TIMEOUT,
+            tokio::task::spawn_blocking(move || drop(consumer)),
+        )
+        .await;
+        match closed {
+            Ok(Ok(())) => tracing::info!("offsets committed, left the group"),
+            Ok(Err(_)) => tracing::warn!("closing the consumer panicked"),
+            Err(_) => tracing::warn!(
+                timeout_secs = CLOSE_STEP_TIMEOUT.as_secs(),
+                "leaving the group timed out; the broker will expire this member"
+            ),
         }
-        tracing::info!("offsets committed, left the group");
     }
 }
 

@@ -44,7 +44,7 @@ impl Default for ExporterSettings {
 
 impl common::settings::ProcessSettings for Settings {
     const OTHER_PROCESSES_SECTIONS: &'static [&'static str] =
-        &["http", "ingest", "database", "consumer", "processing"];
+        &["http", "ingest", "database", "consumer", "processing", "shutdown"];
 }
 
 impl Settings {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use common::settings::{HttpSettings, KafkaSettings, LogSettings, OtlpSettings};
+use common::settings::{HttpSettings, KafkaSettings, LogSettings, OtlpSettings, ShutdownSettings};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -12,6 +12,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub otlp: OtlpSettings,
     pub log: LogSettings,
+    pub shutdown: ShutdownSettings,
 }
 
 /// Bounds that keep the ingest tier answering under a flash sale instead of queueing
