@@ -38,7 +38,7 @@ pub struct OrderAccepted {
     request_body(content = OrderRequest, content_type = "application/json"),
     params(
         ("Idempotency-Key" = Option<String>, Header,
-         description = "1-255 visible ASCII characters; the same key from the same customer yields the same order_id"),
+         description = "1-255 visible ASCII characters; the same key with the same order (customer, SKU, quantity) yields the same order_id, a different order a different one"),
     ),
     responses(
         (status = 202, description = "acknowledged by Kafka", body = OrderAccepted,
@@ -89,7 +89,7 @@ async fn accept(
     let body = read_body(req, payload, state.limits.max_body_bytes).await?;
     let key = idempotency_key(req)?;
     let order = parse(&body)?;
-    let order_id = order::order_id(&order.customer_id, key);
+    let order_id = order::order_id(&order, key);
     let event = OrderEvent::new(order, order_id, OffsetDateTime::now_utc());
 
     let _permit = state
