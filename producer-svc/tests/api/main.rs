@@ -4,6 +4,7 @@
 mod binary;
 mod broker_outage;
 mod collector_down;
+mod fatal_error;
 mod generated_requests;
 mod helpers;
 mod observability;
