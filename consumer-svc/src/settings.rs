@@ -109,6 +109,12 @@ pub struct DatabaseSettings {
     /// Server-side `statement_timeout`, so a stuck statement fails instead of hanging the
     /// partition forever.
     pub statement_timeout_ms: u64,
+    /// Client-side bound on one batch's transaction, from BEGIN to COMMIT, in
+    /// milliseconds. Past it the attempt is abandoned (rolled back) and retried like any
+    /// database error. It covers what `statement_timeout` cannot: a connection whose
+    /// packets are dropped never reaches the server. Keep it above
+    /// `statement_timeout_ms` and far below the consumer's `max.poll.interval.ms`.
+    pub transaction_timeout_ms: u64,
     /// Apply the embedded migrations when the service starts (under PostgreSQL's advisory
     /// lock, so replicas starting together are safe). Turn off when a Kubernetes Job runs
     /// `consumer-svc migrate` instead.
@@ -128,11 +134,18 @@ impl Default for DatabaseSettings {
             max_connections: 4,
             acquire_timeout_ms: 3_000,
             statement_timeout_ms: 10_000,
+            transaction_timeout_ms: 30_000,
             migrate_on_start: true,
             retry_initial_ms: 100,
             retry_max_ms: 5_000,
             health_interval_ms: 2_000,
         }
+    }
+}
+
+impl DatabaseSettings {
+    pub fn transaction_timeout(&self) -> Duration {
+        Duration::from_millis(self.transaction_timeout_ms.max(100))
     }
 }
 

@@ -38,7 +38,7 @@ use crate::health::Health;
 use crate::lag::{LagReporter, Progress};
 use crate::metrics;
 use crate::settings::Settings;
-use crate::store::{Committed, Outcome, Store};
+use crate::store::{Committed, Outcome, Store, StoreError};
 
 pub type GroupConsumer = StreamConsumer<GroupContext>;
 
@@ -67,6 +67,7 @@ pub struct Worker {
     simulated_latency: Duration,
     retry_initial: Duration,
     retry_max: Duration,
+    transaction_timeout: Duration,
     lag_interval: Duration,
     lag_request_timeout: Duration,
 }
@@ -98,6 +99,7 @@ impl Worker {
             simulated_latency: Duration::from_millis(settings.processing.simulated_latency_ms),
             retry_initial: Duration::from_millis(settings.database.retry_initial_ms),
             retry_max: Duration::from_millis(settings.database.retry_max_ms),
+            transaction_timeout: settings.database.transaction_timeout(),
             lag_interval: settings.consumer.lag_interval(),
             lag_request_timeout: Duration::from_millis(
                 settings.consumer.lag_request_timeout_ms.max(100),
@@ -325,7 +327,15 @@ impl Worker {
                 self.recovered(&backoff);
                 return Some(Committed::default());
             }
-            let attempt = self.store.apply_batch(&batch.orders).await;
+            // The client-side bound: `statement_timeout` is the server's and cannot fire
+            // when the server never sees the statement (a black-holed connection), where
+            // the kernel would otherwise keep the batch waiting for its TCP retries, long
+            // past `max.poll.interval.ms`. A transaction cut off here is rolled back, or,
+            // if its COMMIT got through, replayed as duplicates that change nothing.
+            let attempt =
+                tokio::time::timeout(self.transaction_timeout, self.store.apply_batch(&batch.orders))
+                    .await
+                    .unwrap_or_else(|_| Err(StoreError::TimedOut(self.transaction_timeout)));
             match attempt {
                 Ok(committed) => {
                     self.recovered(&backoff);
