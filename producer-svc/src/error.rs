@@ -1,7 +1,9 @@
 //! Everything that stops an order from being accepted, and the answer each one gets.
 //!
 //! Client mistakes are 4xx; only "the broker did not acknowledge" is 503, so a retry is
-//! useful exactly when the status says so. Nothing here is published.
+//! useful exactly when the status says so. Nothing is published for a 4xx or a full
+//! queue; a 503 after the delivery timeout is `outcome-unknown`: the record may be on the
+//! broker, and a retry with the same `Idempotency-Key` settles it.
 
 use actix_web::http::StatusCode;
 
@@ -94,6 +96,21 @@ impl IngestError {
                 format!("{self}; retry after {retry_after_secs} s"),
             )
             .retry_after(retry_after_secs),
+            // The record may be on the broker: librdkafka gave up waiting for the
+            // acknowledgement, not necessarily the broker on the write. Saying "not
+            // accepted" here would be a lie half the time; the retry with the same key is
+            // what makes either outcome safe.
+            IngestError::Publish(error @ (PublishError::Timeout | PublishError::Stopped)) => {
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "outcome-unknown",
+                    format!(
+                        "{error}; outcome unknown: the order may still be accepted. Retry \
+                         with the same Idempotency-Key, which maps to the same order"
+                    ),
+                )
+                .retry_after(retry_after_secs)
+            }
             IngestError::Publish(error) => {
                 // The librdkafka error text names brokers and internals; the log has it,
                 // the client gets a stable sentence.

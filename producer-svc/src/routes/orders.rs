@@ -29,9 +29,10 @@ pub struct OrderAccepted {
 }
 
 /// Accept an order. The answer is 202 only after Kafka acknowledged the record
-/// (`acks=all`); any other answer means the order was not accepted. Retrying with the
-/// same `Idempotency-Key` maps to the same `order_id`, so a retry after a timeout cannot
-/// create a second order.
+/// (`acks=all`). A 4xx or a 503 `not-acknowledged` means the order was not accepted; a
+/// 503 `outcome-unknown` (no acknowledgement within the delivery timeout) means the
+/// record may still be on the broker. Retrying with the same `Idempotency-Key` maps to
+/// the same `order_id`, so a retry after a timeout cannot create a second order.
 #[utoipa::path(
     post,
     path = "/v1/orders",
@@ -48,7 +49,7 @@ pub struct OrderAccepted {
         (status = 415, description = "not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid field values", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "in-flight budget spent; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "not acknowledged by Kafka (queue full, broker unreachable past the delivery timeout); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "not acknowledged by Kafka; see Retry-After. Queue full (`not-acknowledged`): not accepted. Broker unreachable past the delivery timeout (`outcome-unknown`): outcome unknown, the order may still be accepted: retry with the same Idempotency-Key", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_order(
