@@ -20,6 +20,8 @@ pub enum IngestError {
     PayloadTooLarge(usize),
     #[error("could not read the request body: {0}")]
     UnreadableBody(String),
+    #[error("the request body did not arrive within {0} ms")]
+    BodyReadTimeout(u64),
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
     #[error("invalid header")]
@@ -41,6 +43,7 @@ impl IngestError {
             IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
             IngestError::PayloadTooLarge(_) => "payload_too_large",
             IngestError::UnreadableBody(_) => "unreadable_body",
+            IngestError::BodyReadTimeout(_) => "body_read_timeout",
             IngestError::MalformedJson(_) => "malformed_json",
             IngestError::InvalidHeader(_) => "invalid_header",
             IngestError::SchemaMismatch(_) | IngestError::InvalidOrder(_) => "invalid_order",
@@ -62,6 +65,11 @@ impl IngestError {
             IngestError::PayloadTooLarge(_) => Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
+                self.to_string(),
+            ),
+            IngestError::BodyReadTimeout(_) => Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
                 self.to_string(),
             ),
             IngestError::UnreadableBody(_) | IngestError::MalformedJson(_) => Problem::new(

@@ -10,4 +10,5 @@ mod helpers;
 mod observability;
 mod orders;
 mod shutdown;
+mod slow_bodies;
 mod validation;
