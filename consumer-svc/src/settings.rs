@@ -102,10 +102,16 @@ impl ConsumerSettings {
 pub struct DatabaseSettings {
     /// `postgres://user:password@host:port/database?sslmode=…`
     pub url: String,
-    /// Pool size. The worker uses one connection at a time; the rest serve look-ups.
+    /// Size of the worker's pool: its batch transactions (one at a time), the readiness
+    /// check and the stock gauge. Order look-ups have a pool of their own, so GET
+    /// polling during a sale cannot take these connections.
     pub max_connections: u32,
     /// How long a query waits for a free (or new) connection before it fails.
     pub acquire_timeout_ms: u64,
+    /// Size of the pool `GET /v1/orders/{id}` reads from.
+    pub lookup_max_connections: u32,
+    /// How long a look-up waits for a connection before it answers 503 (+ Retry-After).
+    pub lookup_acquire_timeout_ms: u64,
     /// Server-side `statement_timeout`, so a stuck statement fails instead of hanging the
     /// partition forever.
     pub statement_timeout_ms: u64,
@@ -131,8 +137,10 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
             url: "postgres://surge:surge@127.0.0.1:5432/surge".to_owned(),
-            max_connections: 4,
+            max_connections: 2,
             acquire_timeout_ms: 3_000,
+            lookup_max_connections: 4,
+            lookup_acquire_timeout_ms: 1_000,
             statement_timeout_ms: 10_000,
             transaction_timeout_ms: 30_000,
             migrate_on_start: true,

@@ -52,6 +52,7 @@ impl Application {
             db::migrate(&pool).await?;
         }
         let store = Store::new(pool);
+        let lookups = Store::new(db::lookup_pool(&settings.database)?);
         let health = Health::default();
         let dead_letters = DeadLetters::new(&settings.kafka)?;
         let worker = Worker::new(&settings, store.clone(), dead_letters, health.clone())?;
@@ -59,7 +60,7 @@ impl Application {
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
         let port = listener.local_addr()?.port();
-        let server = http_server(listener, &settings, store.clone(), health.clone())?;
+        let server = http_server(listener, &settings, lookups, health.clone())?;
         let server_handle = server.handle();
 
         let (stop, stopped) = watch::channel(false);
