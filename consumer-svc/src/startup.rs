@@ -55,6 +55,9 @@ impl Application {
         let lookups = Store::new(db::lookup_pool(&settings.database)?);
         let health = Health::default();
         let dead_letters = DeadLetters::new(&settings.kafka)?;
+        let check = dead_letters.clone();
+        tokio::task::spawn_blocking(move || check.check_topic(Duration::from_secs(10)))
+            .await??;
         let worker = Worker::new(&settings, store.clone(), dead_letters, health.clone())?;
         let group = worker.group_state();
 

@@ -305,7 +305,29 @@ impl Worker {
                 }
             }
             if !failed {
+                if backoff.attempts() > 0 {
+                    self.health.set_dead_letters_failing(false);
+                    tracing::info!(
+                        retries = backoff.attempts(),
+                        dlq = %self.dead_letters.topic(),
+                        "dead letters written again"
+                    );
+                }
                 return Applied::Done;
+            }
+            if backoff.attempts() == 0 {
+                // Like a database outage: stop fetching (librdkafka drops what it had
+                // prefetched for paused partitions, so memory stays bounded while this
+                // waits) and say so on /readyz. `apply` resumes after the batch commits.
+                tracing::error!(
+                    dlq = %self.dead_letters.topic(),
+                    "the dead-letter topic cannot be written; pausing partitions and retrying"
+                );
+                self.health.set_dead_letters_failing(true);
+                self.pause();
+            }
+            if *stop.borrow() {
+                return Applied::Abandoned;
             }
             match self.wait_serving(backoff.next_delay(), stop).await {
                 Some(revoked) => batch.drop_partitions(&revoked),
