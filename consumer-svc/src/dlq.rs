@@ -170,7 +170,11 @@ pub fn dead_letter_headers(record: &OwnedMessage, error: &EventError) -> OwnedHe
 }
 
 /// `headers` followed by the `surge.*` headers naming the origin and error.
-fn origin_headers(mut headers: OwnedHeaders, record: &OwnedMessage, error: &EventError) -> OwnedHeaders {
+fn origin_headers(
+    mut headers: OwnedHeaders,
+    record: &OwnedMessage,
+    error: &EventError,
+) -> OwnedHeaders {
     let mut message = error.to_string();
     truncate_at_char_boundary(&mut message, ERROR_MESSAGE_MAX_BYTES);
     for (key, value) in [

@@ -56,8 +56,7 @@ impl Application {
         let health = Health::default();
         let dead_letters = DeadLetters::new(&settings.kafka)?;
         let check = dead_letters.clone();
-        tokio::task::spawn_blocking(move || check.check_topic(Duration::from_secs(10)))
-            .await??;
+        tokio::task::spawn_blocking(move || check.check_topic(Duration::from_secs(10))).await??;
         let worker = Worker::new(&settings, store.clone(), dead_letters, health.clone())?;
         let group = worker.group_state();
 

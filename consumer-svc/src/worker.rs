@@ -354,10 +354,12 @@ impl Worker {
             // the kernel would otherwise keep the batch waiting for its TCP retries, long
             // past `max.poll.interval.ms`. A transaction cut off here is rolled back, or,
             // if its COMMIT got through, replayed as duplicates that change nothing.
-            let attempt =
-                tokio::time::timeout(self.transaction_timeout, self.store.apply_batch(&batch.orders))
-                    .await
-                    .unwrap_or_else(|_| Err(StoreError::TimedOut(self.transaction_timeout)));
+            let attempt = tokio::time::timeout(
+                self.transaction_timeout,
+                self.store.apply_batch(&batch.orders),
+            )
+            .await
+            .unwrap_or_else(|_| Err(StoreError::TimedOut(self.transaction_timeout)));
             match attempt {
                 Ok(committed) => {
                     self.recovered(&backoff);

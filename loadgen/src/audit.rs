@@ -395,7 +395,11 @@ mod tests {
             .iter()
             .find(|c| c.name == "no row for a refused request")
             .unwrap();
-        assert!(refused.detail.contains("0 of them for refused keys"), "{}", refused.detail);
+        assert!(
+            refused.detail.contains("0 of them for refused keys"),
+            "{}",
+            refused.detail
+        );
         let unknown = report
             .checks
             .iter()

@@ -131,7 +131,8 @@ impl Application {
             }
             () = shutdown => {}
         }
-        let deadline = tokio::time::Instant::now() + shutdown_budget.saturating_sub(SHUTDOWN_MARGIN);
+        let deadline =
+            tokio::time::Instant::now() + shutdown_budget.saturating_sub(SHUTDOWN_MARGIN);
         probe.abort();
         readiness.set_not_ready("shutting down");
         tracing::info!("draining in-flight requests");

@@ -107,7 +107,10 @@ pub async fn recreate_topic(name: &str, partitions: i32) {
         if results.iter().all(Result::is_ok) {
             break;
         }
-        assert!(Instant::now() < deadline, "topic {name} could not be created again: {results:?}");
+        assert!(
+            Instant::now() < deadline,
+            "topic {name} could not be created again: {results:?}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     wait_for_topic(name, partitions);

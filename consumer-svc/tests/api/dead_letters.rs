@@ -134,7 +134,11 @@ async fn a_dead_letter_topic_that_cannot_be_written_pauses_the_partitions_and_tu
     let after: Vec<_> = (0..50).map(|_| order("FLASH-1", 1)).collect();
     let mut records = vec![(Some("c-poison"), Some(b"{not json".as_slice()), None)];
     let payloads: Vec<Vec<u8>> = after.iter().map(|e| e.to_json()).collect();
-    records.extend(payloads.iter().map(|p| (Some("c-after"), Some(p.as_slice()), None)));
+    records.extend(
+        payloads
+            .iter()
+            .map(|p| (Some("c-after"), Some(p.as_slice()), None)),
+    );
     sale.publish_raw(records).await;
 
     assert!(

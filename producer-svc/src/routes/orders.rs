@@ -96,9 +96,12 @@ async fn accept(
         .try_acquire()
         .ok_or(IngestError::TooManyInFlight)?;
     let timeout = state.limits.body_read_timeout();
-    let body = tokio::time::timeout(timeout, read_body(req, payload, state.limits.max_body_bytes))
-        .await
-        .map_err(|_| IngestError::BodyReadTimeout(state.limits.body_read_timeout_ms))??;
+    let body = tokio::time::timeout(
+        timeout,
+        read_body(req, payload, state.limits.max_body_bytes),
+    )
+    .await
+    .map_err(|_| IngestError::BodyReadTimeout(state.limits.body_read_timeout_ms))??;
     let key = idempotency_key(req)?;
     let order = parse(&body)?;
     let order_id = order::order_id(&order, key);

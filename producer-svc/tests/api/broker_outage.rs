@@ -47,7 +47,10 @@ async fn with_the_broker_unreachable_orders_get_503_within_the_delivery_timeout_
     let problem = assert_problem(response, 503).await;
     // The record may have reached the broker: the answer must not claim it did not.
     assert!(
-        problem["type"].as_str().unwrap().ends_with("outcome-unknown"),
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("outcome-unknown"),
         "{problem}"
     );
     let detail = problem["detail"].as_str().unwrap();

@@ -46,9 +46,6 @@ async fn a_fatal_producer_error_fails_healthz_and_readyz_with_the_reason_so_the_
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(body["status"], "failed", "{body}");
-    assert!(
-        body["reason"].as_str().unwrap().contains("fatal"),
-        "{body}"
-    );
+    assert!(body["reason"].as_str().unwrap().contains("fatal"), "{body}");
     app.wait_ready_status(503, Duration::from_secs(5)).await;
 }

@@ -129,8 +129,8 @@ async fn a_retried_request_with_the_same_idempotency_key_gets_the_same_order_id(
 }
 
 #[tokio::test]
-async fn a_reused_idempotency_key_with_a_different_body_is_never_answered_with_the_first_orders_id(
-) {
+async fn a_reused_idempotency_key_with_a_different_body_is_never_answered_with_the_first_orders_id()
+{
     let app = spawn_app().await;
     let first = app
         .post_order(&order("FLASH-1", 1, "c-9"), Some("key-reused"))
