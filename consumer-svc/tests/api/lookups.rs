@@ -96,15 +96,15 @@ async fn order_look_ups_under_load_never_starve_the_batch_transactions() {
 
     let sale = Sale::new(3).await;
     sale.seed("FLASH-1", 1000).await;
-    // 20 ms per round trip to the database, so that every look-up holds its connection
-    // long enough for a crowd of pollers to queue for the pool.
+    // 50 ms per round trip to the database, so that every look-up holds its connection
+    // (about 100 ms: the pool's ping, then the query) long enough for a crowd of pollers
+    // to queue for the pool far longer than the 1 s a batch waits for a connection.
     let mut proxy = testkit::proxy::TcpProxy::start("127.0.0.1:0", &sale.db.server_address())
         .await
         .expect("proxy starts");
-    proxy.set_latency(Duration::from_millis(10));
+    proxy.set_latency(Duration::from_millis(25));
     let mut settings = sale.settings();
     settings.database.url = sale.db.url_via(&proxy.addr().to_string());
-    settings.database.acquire_timeout_ms = 300;
     let consumer = crate::helpers::TestConsumer::spawn(settings).await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -123,7 +123,7 @@ async fn order_look_ups_under_load_never_starve_the_batch_transactions() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     sale.publish(&crate::helpers::orders("FLASH-1", 200)).await;
-    let applied = sale.wait_for_orders(200, Duration::from_secs(60)).await;
+    let applied = sale.wait_for_orders(200, Duration::from_secs(120)).await;
     let metrics = consumer.get("/metrics").await.text().await.unwrap();
     stop.store(true, Ordering::Relaxed);
     for poller in pollers {
