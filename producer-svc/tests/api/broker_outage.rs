@@ -11,7 +11,7 @@ use testkit::proxy::TcpProxy;
 
 use crate::helpers::{assert_problem, order, spawn_app_with, test_settings};
 
-static FAULT_PROXY: Mutex<()> = Mutex::const_new(());
+pub(crate) static FAULT_PROXY: Mutex<()> = Mutex::const_new(());
 
 const DELIVERY_TIMEOUT_MS: u64 = 3000;
 
