@@ -24,6 +24,40 @@ pub fn alive_response() -> HttpResponse {
     })
 }
 
+/// `/healthz` of a process that can break beyond repair while still serving HTTP: 200
+/// while `liveness` holds, 503 with the reason once it failed (the kubelet then restarts
+/// the container).
+pub fn liveness_response(liveness: &Liveness) -> HttpResponse {
+    match liveness.failure() {
+        None => alive_response(),
+        Some(reason) => HttpResponse::ServiceUnavailable().json(HealthStatus {
+            status: "failed",
+            reason: Some(reason),
+        }),
+    }
+}
+
+/// Alive until something the process cannot recover from happened (a fatal librdkafka
+/// error: the client refuses every request from then on); only a restart helps. Once
+/// failed it stays failed.
+#[derive(Clone, Default)]
+pub struct Liveness {
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Liveness {
+    /// Marks the process as beyond repair; the first reason is kept.
+    pub fn set_failed(&self, reason: impl Into<String>) {
+        if let Ok(mut slot) = self.failure.lock() {
+            slot.get_or_insert_with(|| reason.into());
+        }
+    }
+
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+}
+
 /// `/readyz`: 200 while `readiness` is up, 503 with the reason otherwise.
 pub fn readiness_response(readiness: &Readiness) -> HttpResponse {
     if readiness.is_ready() {
@@ -80,6 +114,15 @@ impl Readiness {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn liveness_fails_once_and_keeps_its_first_reason() {
+        let liveness = Liveness::default();
+        assert_eq!(liveness.failure(), None);
+        liveness.set_failed("fatal producer error");
+        liveness.clone().set_failed("later");
+        assert_eq!(liveness.failure().as_deref(), Some("fatal producer error"));
+    }
 
     #[test]
     fn readiness_starts_down_and_follows_the_latest_check() {

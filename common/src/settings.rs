@@ -63,11 +63,14 @@ pub fn load_from<T: ProcessSettings>(
         .add_source(defaults)
         .add_source(config::File::from(dir.join("base")).required(false))
         .add_source(config::File::from(dir.join(environment)).required(false))
+        // No `try_parsing`: it turns every value that looks like a number or a boolean into
+        // one before the field's type is known, so a password, group id or topic `0123`
+        // would arrive as `123`. Values stay strings here, and numeric and boolean fields
+        // parse them when they are deserialized.
         .add_source(
             config::Environment::with_prefix("SURGE")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true)
                 .source(Some(vars)),
         )
         .build()?;
@@ -107,6 +110,29 @@ impl Default for HttpSettings {
             workers: 0,
             shutdown_timeout_secs: 30,
         }
+    }
+}
+
+/// How long a process may take to stop after SIGTERM, whatever is down.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownSettings {
+    /// Seconds from SIGTERM to the end of the process. The graceful steps (draining
+    /// requests, the last batch, the offset commit, leaving the group, flushing) share
+    /// it; past it the process exits anyway (`common::shutdown`). Keep it below the pod's
+    /// `terminationGracePeriodSeconds` minus the `preStop` sleep.
+    pub budget_secs: u64,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self { budget_secs: 20 }
+    }
+}
+
+impl ShutdownSettings {
+    pub fn budget(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.budget_secs.max(1))
     }
 }
 
@@ -318,6 +344,39 @@ mod tests {
         let err =
             load_from::<Sample>(&dir, "local", vars(&[("SURGE__HTTP__PROT", "1")])).unwrap_err();
         assert!(err.to_string().contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn values_that_look_like_numbers_stay_strings_where_the_field_is_a_string() {
+        let dir = tempdir("numeric-strings");
+        let s: Sample = load_from(
+            &dir,
+            "local",
+            vars(&[
+                ("SURGE__KAFKA__GROUP_ID", "0123"),
+                ("SURGE__KAFKA__TOPIC", "1e3"),
+                ("SURGE__KAFKA__DLQ_TOPIC", "007.50"),
+                ("SURGE__KAFKA__BOOTSTRAP_SERVERS", "true"),
+                ("SURGE__KAFKA__PROPERTIES__SASL_PASSWORD", "000123"),
+                ("SURGE__OTLP__ENDPOINT", "0x10"),
+                ("SURGE__HTTP__PORT", "09100"),
+                ("SURGE__HTTP__WORKERS", "3"),
+                ("SURGE__KAFKA__DELIVERY_TIMEOUT_MS", "2500"),
+            ]),
+        )
+        .expect("settings load");
+        assert_eq!(s.kafka.group_id, "0123");
+        assert_eq!(s.kafka.topic, "1e3");
+        assert_eq!(s.kafka.dlq_topic, "007.50");
+        assert_eq!(s.kafka.bootstrap_servers, "true");
+        assert_eq!(
+            s.kafka.properties.get("sasl_password").map(String::as_str),
+            Some("000123")
+        );
+        assert_eq!(s.otlp.endpoint.as_deref(), Some("0x10"));
+        assert_eq!(s.http.port, 9100, "numeric fields still parse");
+        assert_eq!(s.http.workers, 3);
+        assert_eq!(s.kafka.delivery_timeout_ms, 2500);
     }
 
     #[test]

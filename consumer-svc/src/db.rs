@@ -18,12 +18,38 @@ use crate::settings::DatabaseSettings;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// A pool that connects on first use: the service starts (and reports not ready) even
-/// while the database is still coming up.
+/// The worker's pool (batches, readiness check, stock gauge), connecting on first use:
+/// the service starts (and reports not ready) even while the database is still coming up.
 pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    build(
+        settings,
+        "consumer-svc",
+        settings.max_connections,
+        settings.acquire_timeout_ms,
+    )
+}
+
+/// The pool order look-ups read from, apart from the worker's: however many clients poll
+/// `GET /v1/orders/{id}`, they wait for these connections only, and a batch never waits
+/// behind them (which pushed the worker into its backoff during a sale).
+pub fn lookup_pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    build(
+        settings,
+        "consumer-svc-lookup",
+        settings.lookup_max_connections,
+        settings.lookup_acquire_timeout_ms,
+    )
+}
+
+fn build(
+    settings: &DatabaseSettings,
+    application_name: &str,
+    max_connections: u32,
+    acquire_timeout_ms: u64,
+) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(&settings.url)
         .context("database.url is not a valid PostgreSQL URL")?
-        .application_name("consumer-svc")
+        .application_name(application_name)
         .options([(
             "statement_timeout",
             settings.statement_timeout_ms.to_string(),
@@ -33,8 +59,8 @@ pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     // 1 s at WARN. Its per-statement `log_enabled!` check used to make the next span
     // vanish (tokio-rs/tracing#2519); `common::telemetry` now guards against that.
     Ok(PgPoolOptions::new()
-        .max_connections(settings.max_connections.max(2))
-        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms.max(100)))
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_millis(acquire_timeout_ms.max(100)))
         // A connection that sat idle through a database restart is replaced instead of
         // failing the next batch.
         .test_before_acquire(true)

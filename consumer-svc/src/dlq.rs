@@ -8,12 +8,22 @@
 //! `surge.error.message`. It is produced with the idempotent `acks=all` producer and the
 //! worker waits for the acknowledgement before it stores an offset past the record, so a
 //! crash in between dead-letters it again rather than losing it (at least once).
+//!
+//! A poison record close to the maximum message size cannot be copied with the headers
+//! added to it (`MessageSizeTooLarge`, which no retry cures): its dead letter then keeps
+//! the key and the `surge.*` headers and names the omitted value's size in
+//! `surge.dead_letter.value_omitted_bytes`; the value itself stays in the original topic
+//! at the offset the headers name, until retention removes it.
+//!
+//! The topic is checked at start ([`DeadLetters::check_topic`]): a replica that could
+//! never write a dead letter would stall at its first poison record.
 
 use std::time::Duration;
 
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
 use rdkafka::Message;
 use tracing::Instrument;
 
@@ -26,6 +36,9 @@ pub const ORIGINAL_PARTITION: &str = "surge.original.partition";
 pub const ORIGINAL_OFFSET: &str = "surge.original.offset";
 pub const ERROR_KIND: &str = "surge.error.kind";
 pub const ERROR_MESSAGE: &str = "surge.error.message";
+/// Set (to the original value's size in bytes) on a dead letter whose value and original
+/// headers were left out because the full copy exceeded the producer's message size.
+pub const VALUE_OMITTED: &str = "surge.dead_letter.value_omitted_bytes";
 
 /// Error messages can quote the record; keep the header small.
 const ERROR_MESSAGE_MAX_BYTES: usize = 1024;
@@ -68,12 +81,38 @@ impl DeadLetters {
         error: &EventError,
     ) -> Result<(i32, i64), KafkaError> {
         let headers = dead_letter_headers(record, error);
+        match self.produce_with(record, headers, true).await {
+            Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)) => {
+                let size = record.payload().map_or(0, <[u8]>::len);
+                tracing::warn!(
+                    partition = record.partition(),
+                    offset = record.offset(),
+                    bytes = size,
+                    "poison record too large to copy; dead-lettering it without its value"
+                );
+                let headers = origin_headers(OwnedHeaders::new_with_capacity(6), record, error)
+                    .insert(Header {
+                        key: VALUE_OMITTED,
+                        value: Some(size.to_string().as_bytes()),
+                    });
+                self.produce_with(record, headers, false).await
+            }
+            other => other,
+        }
+    }
+
+    async fn produce_with(
+        &self,
+        record: &OwnedMessage,
+        headers: OwnedHeaders,
+        with_value: bool,
+    ) -> Result<(i32, i64), KafkaError> {
         let mut letter: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(&self.topic).headers(headers);
         if let Some(key) = record.key() {
             letter = letter.key(key);
         }
-        if let Some(value) = record.payload() {
+        if let Some(value) = record.payload().filter(|_| with_value) {
             letter = letter.payload(value);
         }
         self.producer
@@ -81,6 +120,39 @@ impl DeadLetters {
             .await
             .map(|delivery| (delivery.partition, delivery.offset))
             .map_err(|(error, _)| error)
+    }
+
+    /// Fails when the broker answers and the dead-letter topic is unknown or refused
+    /// (authorization); a broker that does not answer yet is only logged, since the
+    /// replica can do nothing before it answers anyway. Blocking.
+    pub fn check_topic(&self, timeout: Duration) -> anyhow::Result<()> {
+        let metadata = match self
+            .producer
+            .client()
+            .fetch_metadata(Some(&self.topic), Timeout::After(timeout))
+        {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                tracing::warn!(%error, topic = %self.topic, "could not check the dead-letter topic at start");
+                return Ok(());
+            }
+        };
+        let topic = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == self.topic)
+            .ok_or_else(|| anyhow::anyhow!("dead-letter topic {} not in metadata", self.topic))?;
+        if let Some(error) = topic.error() {
+            anyhow::bail!(
+                "dead-letter topic {} cannot be used: {:?} (kafka.dlq_topic; create it, or grant this client write access)",
+                self.topic,
+                RDKafkaErrorCode::from(error)
+            );
+        }
+        if topic.partitions().is_empty() {
+            anyhow::bail!("dead-letter topic {} has no partitions", self.topic);
+        }
+        Ok(())
     }
 }
 
@@ -94,6 +166,15 @@ pub fn dead_letter_headers(record: &OwnedMessage, error: &EventError) -> OwnedHe
             headers = headers.insert(header);
         }
     }
+    origin_headers(headers, record, error)
+}
+
+/// `headers` followed by the `surge.*` headers naming the origin and error.
+fn origin_headers(
+    mut headers: OwnedHeaders,
+    record: &OwnedMessage,
+    error: &EventError,
+) -> OwnedHeaders {
     let mut message = error.to_string();
     truncate_at_char_boundary(&mut message, ERROR_MESSAGE_MAX_BYTES);
     for (key, value) in [

@@ -1,5 +1,6 @@
 //! Readiness of a consumer replica: ready while its worker runs (assigned or waiting for
-//! an assignment) and the database answers. `/healthz` only says the process is alive.
+//! an assignment), the database answers and dead letters can be written. `/healthz` only
+//! says the process is alive.
 //!
 //! Two sources report on the database: a periodic `SELECT 1`, which notices an outage
 //! even while no records flow, and the worker, whose batches notice it first under load.
@@ -24,6 +25,7 @@ struct Inner {
     readiness: Readiness,
     ping_failing: AtomicBool,
     batches_failing: AtomicBool,
+    dead_letters_failing: AtomicBool,
     worker_running: AtomicBool,
     stopping: AtomicBool,
 }
@@ -43,6 +45,13 @@ impl Health {
         self.update();
     }
 
+    pub fn set_dead_letters_failing(&self, failing: bool) {
+        self.inner
+            .dead_letters_failing
+            .store(failing, Ordering::Release);
+        self.update();
+    }
+
     pub fn set_worker_running(&self, running: bool) {
         self.inner.worker_running.store(running, Ordering::Release);
         self.update();
@@ -59,6 +68,8 @@ impl Health {
             Some("shutting down")
         } else if !i.worker_running.load(Ordering::Acquire) {
             Some("the consumer is not running")
+        } else if i.dead_letters_failing.load(Ordering::Acquire) {
+            Some("the dead-letter topic cannot be written; partitions paused, retrying")
         } else if i.batches_failing.load(Ordering::Acquire) {
             Some("the database is failing; partitions paused, retrying")
         } else if i.ping_failing.load(Ordering::Acquire) {

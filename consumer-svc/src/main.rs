@@ -10,10 +10,14 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     let log = command.log_settings(&settings.log);
     let telemetry = common::telemetry::init("consumer-svc", &log, &settings.otlp)?;
-    let result = cli::execute(command, settings, common::shutdown::signal()).await;
+    let shutdown = common::shutdown::signal_with_budget(settings.shutdown.budget());
+    let result = cli::execute(command, settings, shutdown).await;
     if let Err(error) = &result {
         tracing::error!(error = format!("{error:#}"), "consumer-svc failed");
     }
     telemetry.shutdown();
-    result
+    // Exit here rather than by returning: a shutdown step left behind on a blocking thread
+    // (a group leave with the brokers gone) would otherwise hold the runtime's drop, and
+    // the process, until the shutdown budget ran out.
+    std::process::exit(i32::from(result.is_err()))
 }

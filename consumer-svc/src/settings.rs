@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use common::settings::{HttpSettings, KafkaSettings, LogSettings, OtlpSettings};
+use common::settings::{HttpSettings, KafkaSettings, LogSettings, OtlpSettings, ShutdownSettings};
 
 /// The port consumer-svc listens on unless told otherwise (producer-svc has 8080).
 pub const DEFAULT_HTTP_PORT: u16 = 8081;
@@ -22,6 +22,7 @@ pub struct Settings {
     pub processing: ProcessingSettings,
     pub otlp: OtlpSettings,
     pub log: LogSettings,
+    pub shutdown: ShutdownSettings,
 }
 
 impl Default for Settings {
@@ -34,6 +35,7 @@ impl Default for Settings {
             processing: ProcessingSettings::default(),
             otlp: OtlpSettings::default(),
             log: LogSettings::default(),
+            shutdown: ShutdownSettings::default(),
         }
     }
 }
@@ -100,13 +102,25 @@ impl ConsumerSettings {
 pub struct DatabaseSettings {
     /// `postgres://user:password@host:port/database?sslmode=…`
     pub url: String,
-    /// Pool size. The worker uses one connection at a time; the rest serve look-ups.
+    /// Size of the worker's pool: its batch transactions (one at a time), the readiness
+    /// check and the stock gauge. Order look-ups have a pool of their own, so GET
+    /// polling during a sale cannot take these connections.
     pub max_connections: u32,
     /// How long a query waits for a free (or new) connection before it fails.
     pub acquire_timeout_ms: u64,
+    /// Size of the pool `GET /v1/orders/{id}` reads from.
+    pub lookup_max_connections: u32,
+    /// How long a look-up waits for a connection before it answers 503 (+ Retry-After).
+    pub lookup_acquire_timeout_ms: u64,
     /// Server-side `statement_timeout`, so a stuck statement fails instead of hanging the
     /// partition forever.
     pub statement_timeout_ms: u64,
+    /// Client-side bound on one batch's transaction, from BEGIN to COMMIT, in
+    /// milliseconds. Past it the attempt is abandoned (rolled back) and retried like any
+    /// database error. It covers what `statement_timeout` cannot: a connection whose
+    /// packets are dropped never reaches the server. Keep it above
+    /// `statement_timeout_ms` and far below the consumer's `max.poll.interval.ms`.
+    pub transaction_timeout_ms: u64,
     /// Apply the embedded migrations when the service starts (under PostgreSQL's advisory
     /// lock, so replicas starting together are safe). Turn off when a Kubernetes Job runs
     /// `consumer-svc migrate` instead.
@@ -123,14 +137,23 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
             url: "postgres://surge:surge@127.0.0.1:5432/surge".to_owned(),
-            max_connections: 4,
+            max_connections: 2,
             acquire_timeout_ms: 3_000,
+            lookup_max_connections: 4,
+            lookup_acquire_timeout_ms: 1_000,
             statement_timeout_ms: 10_000,
+            transaction_timeout_ms: 30_000,
             migrate_on_start: true,
             retry_initial_ms: 100,
             retry_max_ms: 5_000,
             health_interval_ms: 2_000,
         }
+    }
+}
+
+impl DatabaseSettings {
+    pub fn transaction_timeout(&self) -> Duration {
+        Duration::from_millis(self.transaction_timeout_ms.max(100))
     }
 }
 

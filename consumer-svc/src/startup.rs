@@ -52,14 +52,17 @@ impl Application {
             db::migrate(&pool).await?;
         }
         let store = Store::new(pool);
+        let lookups = Store::new(db::lookup_pool(&settings.database)?);
         let health = Health::default();
         let dead_letters = DeadLetters::new(&settings.kafka)?;
+        let check = dead_letters.clone();
+        tokio::task::spawn_blocking(move || check.check_topic(Duration::from_secs(10))).await??;
         let worker = Worker::new(&settings, store.clone(), dead_letters, health.clone())?;
         let group = worker.group_state();
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
         let port = listener.local_addr()?.port();
-        let server = http_server(listener, &settings, store.clone(), health.clone())?;
+        let server = http_server(listener, &settings, lookups, health.clone())?;
         let server_handle = server.handle();
 
         let (stop, stopped) = watch::channel(false);

@@ -112,6 +112,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stock of {sku} changed while its row was locked")]
     StockChanged { sku: String },
+    #[error("the transaction did not finish within {0:?}")]
+    TimedOut(std::time::Duration),
 }
 
 /// An order as `GET /v1/orders/{id}` shows it.

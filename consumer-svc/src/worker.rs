@@ -38,9 +38,12 @@ use crate::health::Health;
 use crate::lag::{LagReporter, Progress};
 use crate::metrics;
 use crate::settings::Settings;
-use crate::store::{Committed, Outcome, Store};
+use crate::store::{Committed, Outcome, Store, StoreError};
 
 pub type GroupConsumer = StreamConsumer<GroupContext>;
+
+/// Longest wait for each of the final offset commit and the group leave on shutdown.
+const CLOSE_STEP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether a batch reached the database (and its offsets were stored).
 enum Applied {
@@ -64,6 +67,7 @@ pub struct Worker {
     simulated_latency: Duration,
     retry_initial: Duration,
     retry_max: Duration,
+    transaction_timeout: Duration,
     lag_interval: Duration,
     lag_request_timeout: Duration,
 }
@@ -95,6 +99,7 @@ impl Worker {
             simulated_latency: Duration::from_millis(settings.processing.simulated_latency_ms),
             retry_initial: Duration::from_millis(settings.database.retry_initial_ms),
             retry_max: Duration::from_millis(settings.database.retry_max_ms),
+            transaction_timeout: settings.database.transaction_timeout(),
             lag_interval: settings.consumer.lag_interval(),
             lag_request_timeout: Duration::from_millis(
                 settings.consumer.lag_request_timeout_ms.max(100),
@@ -300,7 +305,29 @@ impl Worker {
                 }
             }
             if !failed {
+                if backoff.attempts() > 0 {
+                    self.health.set_dead_letters_failing(false);
+                    tracing::info!(
+                        retries = backoff.attempts(),
+                        dlq = %self.dead_letters.topic(),
+                        "dead letters written again"
+                    );
+                }
                 return Applied::Done;
+            }
+            if backoff.attempts() == 0 {
+                // Like a database outage: stop fetching (librdkafka drops what it had
+                // prefetched for paused partitions, so memory stays bounded while this
+                // waits) and say so on /readyz. `apply` resumes after the batch commits.
+                tracing::error!(
+                    dlq = %self.dead_letters.topic(),
+                    "the dead-letter topic cannot be written; pausing partitions and retrying"
+                );
+                self.health.set_dead_letters_failing(true);
+                self.pause();
+            }
+            if *stop.borrow() {
+                return Applied::Abandoned;
             }
             match self.wait_serving(backoff.next_delay(), stop).await {
                 Some(revoked) => batch.drop_partitions(&revoked),
@@ -322,7 +349,18 @@ impl Worker {
                 self.recovered(&backoff);
                 return Some(Committed::default());
             }
-            match self.store.apply_batch(&batch.orders).await {
+            // The client-side bound: `statement_timeout` is the server's and cannot fire
+            // when the server never sees the statement (a black-holed connection), where
+            // the kernel would otherwise keep the batch waiting for its TCP retries, long
+            // past `max.poll.interval.ms`. A transaction cut off here is rolled back, or,
+            // if its COMMIT got through, replayed as duplicates that change nothing.
+            let attempt = tokio::time::timeout(
+                self.transaction_timeout,
+                self.store.apply_batch(&batch.orders),
+            )
+            .await
+            .unwrap_or_else(|_| Err(StoreError::TimedOut(self.transaction_timeout)));
+            match attempt {
                 Ok(committed) => {
                     self.recovered(&backoff);
                     return Some(committed);
@@ -442,17 +480,46 @@ impl Worker {
 
     /// Commits what was stored and leaves the group (closing the consumer runs the final
     /// revoke callback, which commits again, then sends the leave request).
+    ///
+    /// Both steps wait for the group coordinator, without an end of their own when the
+    /// brokers are gone, so each runs on a blocking thread under [`CLOSE_STEP_TIMEOUT`]:
+    /// a step that does not finish is reported and left behind (the process's shutdown
+    /// budget ends it, see `common::shutdown`). Nothing is lost by that: what was not
+    /// committed is redelivered to the partitions' next owner.
     async fn close(self, lag: JoinHandle<()>) {
         let _ = lag.await;
-        if let Err(error) = commit_stored(&*self.consumer) {
-            tracing::warn!(%error, "final offset commit failed");
+        let consumer = Arc::clone(&self.consumer);
+        let committed = tokio::time::timeout(
+            CLOSE_STEP_TIMEOUT,
+            tokio::task::spawn_blocking(move || commit_stored(&*consumer)),
+        )
+        .await;
+        match committed {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "final offset commit failed"),
+            Ok(Err(_)) => tracing::warn!("the final offset commit panicked"),
+            Err(_) => {
+                tracing::warn!(
+                    timeout_secs = CLOSE_STEP_TIMEOUT.as_secs(),
+                    "final offset commit timed out; the uncommitted records will be redelivered"
+                );
+                return;
+            }
         }
         let consumer = self.consumer;
-        let closed = tokio::task::spawn_blocking(move || drop(consumer)).await;
-        if closed.is_err() {
-            tracing::warn!("closing the consumer panicked");
+        let closed = tokio::time::timeout(
+            CLOSE_STEP_TIMEOUT,
+            tokio::task::spawn_blocking(move || drop(consumer)),
+        )
+        .await;
+        match closed {
+            Ok(Ok(())) => tracing::info!("offsets committed, left the group"),
+            Ok(Err(_)) => tracing::warn!("closing the consumer panicked"),
+            Err(_) => tracing::warn!(
+                timeout_secs = CLOSE_STEP_TIMEOUT.as_secs(),
+                "leaving the group timed out; the broker will expire this member"
+            ),
         }
-        tracing::info!("offsets committed, left the group");
     }
 }
 

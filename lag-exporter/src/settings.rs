@@ -43,8 +43,14 @@ impl Default for ExporterSettings {
 }
 
 impl common::settings::ProcessSettings for Settings {
-    const OTHER_PROCESSES_SECTIONS: &'static [&'static str] =
-        &["http", "ingest", "database", "consumer", "processing"];
+    const OTHER_PROCESSES_SECTIONS: &'static [&'static str] = &[
+        "http",
+        "ingest",
+        "database",
+        "consumer",
+        "processing",
+        "shutdown",
+    ];
 }
 
 impl Settings {

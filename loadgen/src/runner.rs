@@ -146,11 +146,14 @@ impl Shared {
             }
             _ => false,
         };
-        let keyed_id = o
-            .planned
-            .idempotency_key
-            .as_deref()
-            .map(|k| order::order_id(&o.planned.customer_id, Some(k)));
+        let keyed_id = o.planned.idempotency_key.as_deref().map(|k| {
+            let order = order::ValidOrder {
+                sku: o.planned.sku.clone(),
+                quantity: o.planned.quantity,
+                customer_id: o.planned.customer_id.clone(),
+            };
+            order::order_id(&order, Some(k))
+        });
         match (o.status, o.body) {
             (Some(202), Some(body)) => {
                 phase.accepted += 1;

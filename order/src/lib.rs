@@ -8,7 +8,7 @@
 //! slip past the other.
 //!
 //! - [`request`]: `OrderRequest`, its field rules, the `Idempotency-Key` rule.
-//! - [`id`]: `order_id`: UUIDv7, or UUIDv5 of (customer_id, Idempotency-Key).
+//! - [`id`]: `order_id`: UUIDv7, or UUIDv5 of (customer_id, Idempotency-Key, SKU, quantity).
 //! - [`event`]: `OrderEvent` (`order.v1`), `decode_event` and the poison-record kinds.
 
 pub mod event;

@@ -1,7 +1,9 @@
 //! Everything that stops an order from being accepted, and the answer each one gets.
 //!
 //! Client mistakes are 4xx; only "the broker did not acknowledge" is 503, so a retry is
-//! useful exactly when the status says so. Nothing here is published.
+//! useful exactly when the status says so. Nothing is published for a 4xx or a full
+//! queue; a 503 after the delivery timeout is `outcome-unknown`: the record may be on the
+//! broker, and a retry with the same `Idempotency-Key` settles it.
 
 use actix_web::http::StatusCode;
 
@@ -18,6 +20,8 @@ pub enum IngestError {
     PayloadTooLarge(usize),
     #[error("could not read the request body: {0}")]
     UnreadableBody(String),
+    #[error("the request body did not arrive within {0} ms")]
+    BodyReadTimeout(u64),
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
     #[error("invalid header")]
@@ -39,6 +43,7 @@ impl IngestError {
             IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
             IngestError::PayloadTooLarge(_) => "payload_too_large",
             IngestError::UnreadableBody(_) => "unreadable_body",
+            IngestError::BodyReadTimeout(_) => "body_read_timeout",
             IngestError::MalformedJson(_) => "malformed_json",
             IngestError::InvalidHeader(_) => "invalid_header",
             IngestError::SchemaMismatch(_) | IngestError::InvalidOrder(_) => "invalid_order",
@@ -60,6 +65,11 @@ impl IngestError {
             IngestError::PayloadTooLarge(_) => Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
+                self.to_string(),
+            ),
+            IngestError::BodyReadTimeout(_) => Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
                 self.to_string(),
             ),
             IngestError::UnreadableBody(_) | IngestError::MalformedJson(_) => Problem::new(
@@ -94,6 +104,21 @@ impl IngestError {
                 format!("{self}; retry after {retry_after_secs} s"),
             )
             .retry_after(retry_after_secs),
+            // The record may be on the broker: librdkafka gave up waiting for the
+            // acknowledgement, not necessarily the broker on the write. Saying "not
+            // accepted" here would be a lie half the time; the retry with the same key is
+            // what makes either outcome safe.
+            IngestError::Publish(error @ (PublishError::Timeout | PublishError::Stopped)) => {
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "outcome-unknown",
+                    format!(
+                        "{error}; outcome unknown: the order may still be accepted. Retry \
+                         with the same Idempotency-Key, which maps to the same order"
+                    ),
+                )
+                .retry_after(retry_after_secs)
+            }
             IngestError::Publish(error) => {
                 // The librdkafka error text names brokers and internals; the log has it,
                 // the client gets a stable sentence.

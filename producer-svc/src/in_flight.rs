@@ -1,4 +1,5 @@
-//! The in-flight budget: how many orders may wait for a broker acknowledgement at once.
+//! The in-flight budget: how many requests may be read or wait for a broker
+//! acknowledgement at once (a request takes its permit before its body is read).
 //!
 //! Past the budget the service answers 429 immediately instead of letting latency grow
 //! for everyone; each permit is released when its request finishes or is dropped (client

@@ -17,10 +17,11 @@ async fn main() -> anyhow::Result<()> {
     Cli::parse();
     let settings = Settings::load()?;
     let telemetry = common::telemetry::init("producer-svc", &settings.log, &settings.otlp)?;
+    let budget = settings.shutdown.budget();
     let application = Application::build(settings).await?;
     tracing::info!(port = application.port(), "producer-svc listening");
     let result = application
-        .run_until_stopped(common::shutdown::signal())
+        .run_until_stopped(common::shutdown::signal_with_budget(budget))
         .await;
     if let Err(error) = &result {
         tracing::error!(%error, "producer-svc stopped with an error");

@@ -147,6 +147,18 @@ impl Publisher {
         Ok(())
     }
 
+    /// librdkafka's fatal error, if one happened: the idempotent producer then fails every
+    /// record (e.g. the cluster refused the producer id: `ClusterAuthorizationFailed`), and
+    /// only a new client, that is a restart, recovers.
+    pub fn fatal_error(&self) -> Option<(RDKafkaErrorCode, String)> {
+        self.producer.client().fatal_error()
+    }
+
+    /// The librdkafka handle, for librdkafka calls this type does not wrap.
+    pub fn native_client(&self) -> *mut rdkafka::bindings::rd_kafka_t {
+        self.producer.client().native_ptr()
+    }
+
     /// Waits until every queued record is acknowledged or `timeout` passes. Blocking.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.producer.flush(Timeout::After(timeout))

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use common::settings::{HttpSettings, KafkaSettings, LogSettings, OtlpSettings};
+use common::settings::{HttpSettings, KafkaSettings, LogSettings, OtlpSettings, ShutdownSettings};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -12,6 +12,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub otlp: OtlpSettings,
     pub log: LogSettings,
+    pub shutdown: ShutdownSettings,
 }
 
 /// Bounds that keep the ingest tier answering under a flash sale instead of queueing
@@ -21,8 +22,12 @@ pub struct Settings {
 pub struct IngestSettings {
     /// Largest accepted request body; a valid order is about 100 bytes.
     pub max_body_bytes: usize,
-    /// Orders waiting for a broker acknowledgement at once; beyond it, 429.
+    /// Requests being read or waiting for a broker acknowledgement at once; beyond it,
+    /// 429. A request takes its slot before its body is read, so slow bodies count.
     pub max_in_flight: usize,
+    /// Longest time to receive a request body once the headers arrived, in milliseconds;
+    /// past it, 408 and the connection is closed.
+    pub body_read_timeout_ms: u64,
     /// How often `/readyz` re-checks that broker metadata can be fetched.
     pub readiness_interval_ms: u64,
     /// `Retry-After` seconds sent with 429 and 503.
@@ -34,9 +39,16 @@ impl Default for IngestSettings {
         Self {
             max_body_bytes: 4096,
             max_in_flight: 20_000,
+            body_read_timeout_ms: 5_000,
             readiness_interval_ms: 1000,
             retry_after_secs: 1,
         }
+    }
+}
+
+impl IngestSettings {
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.body_read_timeout_ms.max(1))
     }
 }
 

@@ -9,7 +9,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tokio::task::JoinHandle;
 
-use common::health::Readiness;
+use common::health::{Liveness, Readiness};
 use common::http_observe::observe;
 use common::problem::{method_not_allowed, unknown_route};
 use common::routing::get_only;
@@ -29,7 +29,11 @@ pub struct Application {
     readiness: Readiness,
     probe: JoinHandle<()>,
     flush_timeout: Duration,
+    shutdown_budget: Duration,
 }
+
+/// Kept free at the end of the shutdown budget for the last log lines and the exporters.
+const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
 
 impl Application {
     /// Binds the listener (port 0 picks a free one), creates the producer and starts
@@ -40,9 +44,11 @@ impl Application {
         let publisher = Publisher::new(&settings.kafka)?;
         let readiness = Readiness::default();
         readiness.set_not_ready("broker not checked yet");
+        let liveness = Liveness::default();
         let probe = broker_probe::spawn(
             publisher.clone(),
             readiness.clone(),
+            liveness.clone(),
             Duration::from_millis(settings.ingest.readiness_interval_ms.max(50)),
         );
 
@@ -54,11 +60,13 @@ impl Application {
             limits: settings.ingest.clone(),
         });
         let ready = web::Data::new(readiness.clone());
+        let alive = web::Data::new(liveness);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(observe))
                 .app_data(state.clone())
                 .app_data(ready.clone())
+                .app_data(alive.clone())
                 .service(
                     web::resource("/v1/orders")
                         .route(web::post().to(orders::create_order))
@@ -85,6 +93,7 @@ impl Application {
             probe,
             // Every queued record has at most the delivery timeout left.
             flush_timeout: Duration::from_millis(settings.kafka.delivery_timeout_ms + 1000),
+            shutdown_budget: settings.shutdown.budget(),
         })
     }
 
@@ -92,8 +101,17 @@ impl Application {
         self.port
     }
 
+    /// The shared producer (its librdkafka client), still usable after
+    /// `run_until_stopped` took the application.
+    pub fn publisher(&self) -> Publisher {
+        self.publisher.clone()
+    }
+
     /// Serves until `shutdown` resolves, then drains: readiness turns 503, the listener
     /// closes, in-flight requests finish (each waits for its ack), the producer flushes.
+    /// Draining and flushing share `shutdown.budget_secs` from the moment `shutdown`
+    /// resolved: requests still waiting when it runs out are dropped unanswered (their
+    /// clients see a closed connection, never a 202), and the flush gets what is left.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Self {
             server,
@@ -101,6 +119,7 @@ impl Application {
             readiness,
             probe,
             flush_timeout,
+            shutdown_budget,
             ..
         } = self;
         let handle = server.handle();
@@ -112,13 +131,30 @@ impl Application {
             }
             () = shutdown => {}
         }
+        let deadline =
+            tokio::time::Instant::now() + shutdown_budget.saturating_sub(SHUTDOWN_MARGIN);
         probe.abort();
         readiness.set_not_ready("shutting down");
         tracing::info!("draining in-flight requests");
-        let stop = handle.stop(true);
-        let (_, served) = tokio::join!(stop, server);
-        served?;
-        let flushed = tokio::task::spawn_blocking(move || publisher.flush(flush_timeout)).await?;
+        let graceful = handle.stop(true);
+        let drained = tokio::time::timeout_at(deadline, async {
+            let (_, served) = tokio::join!(graceful, &mut server);
+            served
+        })
+        .await;
+        match drained {
+            Ok(served) => served?,
+            Err(_) => {
+                tracing::error!(
+                    budget_secs = shutdown_budget.as_secs(),
+                    "in-flight requests did not finish within the shutdown budget; closing them"
+                );
+                handle.stop(false).await;
+            }
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let flush_for = flush_timeout.min(left);
+        let flushed = tokio::task::spawn_blocking(move || publisher.flush(flush_for)).await?;
         match flushed {
             Ok(()) => tracing::info!("producer flushed, stopped"),
             Err(error) => tracing::error!(%error, "producer flush incomplete at shutdown"),

@@ -75,6 +75,47 @@ pub async fn create_topic(name: &str, partitions: i32) {
     wait_for_topic(name, partitions);
 }
 
+/// Deletes a topic (the broker finishes the deletion in the background).
+pub async fn delete_topic(name: &str) {
+    let results = admin()
+        .delete_topics(
+            &[name],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .expect("delete_topics request");
+    for result in results {
+        if let Err((topic, code)) = result {
+            panic!("could not delete topic {topic}: {code}");
+        }
+    }
+}
+
+/// Creates a topic again after [`delete_topic`], retrying while the broker still finishes
+/// the deletion.
+pub async fn recreate_topic(name: &str, partitions: i32) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let results = admin()
+            .create_topics(
+                [&topic],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+            )
+            .await
+            .expect("create_topics request");
+        if results.iter().all(Result::is_ok) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "topic {name} could not be created again: {results:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    wait_for_topic(name, partitions);
+}
+
 fn wait_for_topic(name: &str, partitions: i32) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())

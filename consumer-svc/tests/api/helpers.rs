@@ -25,6 +25,9 @@ use consumer_svc::{Application, Settings};
 use order::OrderEvent;
 use testkit::postgres::TestDatabase;
 
+/// Tests that put a proxy on the broker's fault listener (a fixed address) take turns.
+pub static FAULT_PROXY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A record as published: key, value, headers.
 pub type RawRecord<'a> = (Option<&'a str>, Option<&'a [u8]>, Option<OwnedHeaders>);
 

@@ -88,3 +88,53 @@ async fn a_processed_order_is_served_with_its_status_reason_and_origin() {
     assert_eq!(body["reason"], "sold_out");
     consumer.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_look_ups_under_load_never_starve_the_batch_transactions() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let sale = Sale::new(3).await;
+    sale.seed("FLASH-1", 1000).await;
+    // 50 ms per round trip to the database, so that every look-up holds its connection
+    // (about 100 ms: the pool's ping, then the query) long enough for a crowd of pollers
+    // to queue for the pool far longer than the 1 s a batch waits for a connection.
+    let mut proxy = testkit::proxy::TcpProxy::start("127.0.0.1:0", &sale.db.server_address())
+        .await
+        .expect("proxy starts");
+    proxy.set_latency(Duration::from_millis(25));
+    let mut settings = sale.settings();
+    settings.database.url = sale.db.url_via(&proxy.addr().to_string());
+    let consumer = crate::helpers::TestConsumer::spawn(settings).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = reqwest::Client::new();
+    let pollers: Vec<_> = (0..128)
+        .map(|_| {
+            let (client, stop) = (client.clone(), Arc::clone(&stop));
+            let url = format!("{}/v1/orders/{}", consumer.address, uuid::Uuid::now_v7());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = client.get(&url).send().await;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    sale.publish(&crate::helpers::orders("FLASH-1", 200)).await;
+    let applied = sale.wait_for_orders(200, Duration::from_secs(120)).await;
+    let metrics = consumer.get("/metrics").await.text().await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for poller in pollers {
+        let _ = poller.await;
+    }
+    assert_eq!(applied, 200);
+    assert_eq!(
+        crate::helpers::metric_value(&metrics, "surge_db_retries_total"),
+        0.0,
+        "a batch waited behind the look-ups for a connection and went into backoff"
+    );
+    proxy.set_latency(Duration::ZERO);
+    consumer.stop().await.expect("clean stop");
+}

@@ -13,6 +13,7 @@ mod migrations;
 mod outage;
 mod redelivery;
 mod scaling;
+mod shutdown;
 mod stock;
 mod throughput;
 mod tracing_context;

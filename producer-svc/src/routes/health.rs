@@ -2,12 +2,16 @@
 
 use actix_web::{web, HttpResponse};
 
-use common::health::{HealthStatus, Readiness};
+use common::health::{HealthStatus, Liveness, Readiness};
 
-/// The process is alive and serving HTTP.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = HealthStatus)))]
-pub async fn healthz() -> HttpResponse {
-    common::health::alive_response()
+/// The process is alive and its Kafka producer usable; 503 after a fatal producer error,
+/// which only a restart repairs.
+#[utoipa::path(get, path = "/healthz", responses(
+    (status = 200, body = HealthStatus),
+    (status = 503, body = HealthStatus, description = "fatal Kafka producer error; restart the process"),
+))]
+pub async fn healthz(liveness: web::Data<Liveness>) -> HttpResponse {
+    common::health::liveness_response(&liveness)
 }
 
 /// Ready while broker metadata for the orders topic can be fetched.

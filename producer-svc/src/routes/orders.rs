@@ -29,26 +29,28 @@ pub struct OrderAccepted {
 }
 
 /// Accept an order. The answer is 202 only after Kafka acknowledged the record
-/// (`acks=all`); any other answer means the order was not accepted. Retrying with the
-/// same `Idempotency-Key` maps to the same `order_id`, so a retry after a timeout cannot
-/// create a second order.
+/// (`acks=all`). A 4xx or a 503 `not-acknowledged` means the order was not accepted; a
+/// 503 `outcome-unknown` (no acknowledgement within the delivery timeout) means the
+/// record may still be on the broker. Retrying with the same `Idempotency-Key` maps to
+/// the same `order_id`, so a retry after a timeout cannot create a second order.
 #[utoipa::path(
     post,
     path = "/v1/orders",
     request_body(content = OrderRequest, content_type = "application/json"),
     params(
         ("Idempotency-Key" = Option<String>, Header,
-         description = "1-255 visible ASCII characters; the same key from the same customer yields the same order_id"),
+         description = "1-255 visible ASCII characters; the same key with the same order (customer, SKU, quantity) yields the same order_id, a different order a different one"),
     ),
     responses(
         (status = 202, description = "acknowledged by Kafka", body = OrderAccepted,
          headers(("Location" = String, description = "/v1/orders/{order_id}"))),
         (status = 400, description = "malformed JSON or invalid header", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "the body did not arrive within the body read timeout; the connection is closed", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid field values", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "in-flight budget spent; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "not acknowledged by Kafka (queue full, broker unreachable past the delivery timeout); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "in-flight budget (requests being read or waiting for Kafka) spent; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "not acknowledged by Kafka; see Retry-After. Queue full (`not-acknowledged`): not accepted. Broker unreachable past the delivery timeout (`outcome-unknown`): outcome unknown, the order may still be accepted: retry with the same Idempotency-Key", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_order(
@@ -86,16 +88,25 @@ async fn accept(
     state: &IngestState,
 ) -> Result<OrderAccepted, IngestError> {
     check_content_type(req)?;
-    let body = read_body(req, payload, state.limits.max_body_bytes).await?;
-    let key = idempotency_key(req)?;
-    let order = parse(&body)?;
-    let order_id = order::order_id(&order.customer_id, key);
-    let event = OrderEvent::new(order, order_id, OffsetDateTime::now_utc());
-
+    // The slot is taken before the body is read: a connection trickling its body in holds
+    // memory and a worker's attention as surely as one waiting for the broker, and
+    // reading is bounded in time so a stalled body cannot hold its slot for long.
     let _permit = state
         .in_flight
         .try_acquire()
         .ok_or(IngestError::TooManyInFlight)?;
+    let timeout = state.limits.body_read_timeout();
+    let body = tokio::time::timeout(
+        timeout,
+        read_body(req, payload, state.limits.max_body_bytes),
+    )
+    .await
+    .map_err(|_| IngestError::BodyReadTimeout(state.limits.body_read_timeout_ms))??;
+    let key = idempotency_key(req)?;
+    let order = parse(&body)?;
+    let order_id = order::order_id(&order, key);
+    let event = OrderEvent::new(order, order_id, OffsetDateTime::now_utc());
+
     let ack = state.publisher.publish(&event).await?;
     Ok(OrderAccepted {
         order_id,

@@ -5,12 +5,15 @@ use rdkafka::message::OwnedMessage;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use producer_svc::publisher::Publisher;
 use producer_svc::{Application, Settings};
 
 pub struct TestApp {
     pub address: String,
     pub topic: String,
     pub client: reqwest::Client,
+    /// The app's producer, for tests that need its librdkafka handle.
+    pub publisher: Publisher,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -54,6 +57,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let topic = settings.kafka.topic.clone();
     let application = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let publisher = application.publisher();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(application.run_until_stopped(async move {
         let _ = stopped.await;
@@ -65,6 +69,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("http client"),
+        publisher,
         stop: Some(stop),
     }
 }

@@ -4,9 +4,11 @@
 mod binary;
 mod broker_outage;
 mod collector_down;
+mod fatal_error;
 mod generated_requests;
 mod helpers;
 mod observability;
 mod orders;
 mod shutdown;
+mod slow_bodies;
 mod validation;

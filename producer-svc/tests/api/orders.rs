@@ -129,6 +129,41 @@ async fn a_retried_request_with_the_same_idempotency_key_gets_the_same_order_id(
 }
 
 #[tokio::test]
+async fn a_reused_idempotency_key_with_a_different_body_is_never_answered_with_the_first_orders_id()
+{
+    let app = spawn_app().await;
+    let first = app
+        .post_order(&order("FLASH-1", 1, "c-9"), Some("key-reused"))
+        .await;
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    let second = app
+        .post_order(&order("FLASH-1", 3, "c-9"), Some("key-reused"))
+        .await;
+    let status = second.status().as_u16();
+    let second: Value = second.json().await.unwrap();
+    // Either the conflict is refused (422, the IETF Idempotency-Key draft) or the second
+    // order is an order of its own: a 202 naming the first order's id would be a lie,
+    // since the consumer keeps the first record of an order id and drops the second.
+    match status {
+        422 => {}
+        202 => {
+            assert_ne!(first["order_id"], second["order_id"], "{second}");
+            let records = app.records(2);
+            let ids: Vec<String> = records
+                .iter()
+                .map(|r| {
+                    let event = order::decode_event(rdkafka::Message::payload(r)).unwrap();
+                    event.order_id.to_string()
+                })
+                .collect();
+            assert!(ids.contains(&second["order_id"].as_str().unwrap().to_owned()));
+        }
+        other => panic!("unexpected status {other}: {second}"),
+    }
+}
+
+#[tokio::test]
 async fn a_customers_orders_stay_on_one_partition_in_order() {
     let app = spawn_app().await;
     let mut offsets = Vec::new();

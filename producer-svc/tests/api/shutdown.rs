@@ -103,3 +103,81 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_order_and_exits_zero() {
         missing.len()
     );
 }
+
+/// The Deployment's `terminationGracePeriodSeconds` (30 s) minus its preStop sleep (5 s).
+const GRACE_AFTER_SIGTERM: Duration = Duration::from_secs(25);
+
+#[tokio::test]
+async fn sigterm_with_the_broker_unreachable_and_orders_waiting_exits_within_the_grace_period() {
+    use testkit::kafka::{FAULT_ADVERTISED, FAULT_LISTENER};
+
+    let _turn = crate::broker_outage::FAULT_PROXY.lock().await;
+    let topic = testkit::unique_name("orders");
+    testkit::kafka::create_topic(&topic, 3).await;
+    let mut proxy = testkit::proxy::TcpProxy::start(FAULT_ADVERTISED, FAULT_LISTENER)
+        .await
+        .expect("proxy");
+    let crate::binary::Running {
+        mut child,
+        pid,
+        port,
+    } = crate::binary::start(
+        &topic,
+        &[
+            ("SURGE__KAFKA__BOOTSTRAP_SERVERS", FAULT_ADVERTISED),
+            ("SURGE__HTTP__SHUTDOWN_TIMEOUT_SECS", "15"),
+        ],
+    )
+    .await;
+    let url = format!("http://127.0.0.1:{port}/v1/orders");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let accepted = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(order("FLASH-1", 1, "c-before").to_string())
+        .send()
+        .await
+        .expect("first order");
+    assert_eq!(accepted.status(), 202);
+
+    proxy.cut();
+    let waiting: Vec<_> = (0..8)
+        .map(|i| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(order("FLASH-1", 1, &format!("c-waiting-{i}")).to_string())
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let signalled = std::time::Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(GRACE_AFTER_SIGTERM, child.wait())
+        .await
+        .expect("producer-svc exits within the grace period with the broker unreachable")
+        .unwrap();
+    eprintln!(
+        "producer-svc exited {:?} after SIGTERM ({status})",
+        signalled.elapsed()
+    );
+    for answer in waiting {
+        // Never a 202 without an ack: a waiting order gets its 503 or a closed connection.
+        if let Ok(Ok(code)) = answer.await {
+            assert_ne!(code, 202);
+        }
+    }
+    proxy.restore().await.expect("proxy restored");
+}
