@@ -96,7 +96,7 @@ database=$(field database "$topic_line")
 
 echo "== anchor: Kafka ConsumerPerformance on $topic"
 scripts/infra.sh kafka-tool org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$SURGE_KAFKA_BOOTSTRAP" \
-  --topic "$topic" --messages "$ORDERS" --group "bench-perf-$(date +%s)" 2>/dev/null | tee "$RUN/consumer-perf.txt"
+  --topic "$topic" --num-records "$ORDERS" --group "bench-perf-$(date +%s)" 2>/dev/null | tee "$RUN/consumer-perf.txt"
 # Columns: start.time, end.time, MB, MB.sec, nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
 perf_rate=$(awk -F', *' 'NF >= 10 && $6 ~ /^[0-9.]+$/ {print $10}' "$RUN/consumer-perf.txt" | tail -n 1)
 
