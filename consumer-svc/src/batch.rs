@@ -104,8 +104,8 @@ pub struct Poison {
 pub struct Batch {
     pub orders: Vec<PendingOrder>,
     pub poison: Vec<Poison>,
-    /// The batch's own `process` span: the transaction's `BEGIN`, stock lock and `COMMIT`
-    /// run in it; it links to every record's producer span.
+    /// The batch's own `process` span: the transaction's statements run in it; it links
+    /// to every record's producer span, and every record's span links to it.
     pub span: tracing::Span,
     /// Per partition, the offset to store once the batch is done (last offset + 1).
     next_offsets: BTreeMap<i32, i64>,
@@ -122,12 +122,16 @@ impl Batch {
             span: batch_span(topic, group, records.len()),
             next_offsets: BTreeMap::new(),
         };
+        // Each record's span links back to the batch's, where the transaction's statements
+        // are: one set-based statement serves every record, so it cannot be each one's child.
+        let batch_context = batch.span.context().span().span_context().clone();
         for record in records {
             let (partition, offset) = (record.partition(), record.offset());
             let next = batch.next_offsets.entry(partition).or_insert(offset + 1);
             *next = (*next).max(offset + 1);
             let (span, creation) = process_span(&record, topic, group);
             batch.span.add_link(creation);
+            span.add_link(batch_context.clone());
             match decode_event(record.payload()) {
                 Ok(event) => {
                     span.record("messaging.message.id", event.order_id.to_string());

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod batch_sql;
 mod crash;
 mod dead_letters;
 mod lookups;

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# One benchmark run, one table: each figure of surge beside an anchor measured in the same
+# run on the same broker and database.
+#
+#   scripts/bench.sh                         # release build, full counts (about 5 minutes)
+#   scripts/bench.sh --short [--bin-dir target/debug]
+#                                            # binaries already built, small counts (2-3 min)
+#
+# - ingest: scripts/bench-ingest.sh (wrk closed loop against producer-svc) vs Kafka's
+#   ProducerPerformance at acks=all with records of the same size;
+# - consumer: the `one_consumer_throughput` benchmark of consumer-svc's tests (one
+#   consumer, batches of 500, half confirmed, half sold out) vs Kafka's
+#   ConsumerPerformance reading the same topic, and vs a plain batched INSERT of the same
+#   rows into the same PostgreSQL (what the database takes when nothing is decided);
+# - consumer-svc as a process: start to ready, RSS at ready and at its peak while it reads
+#   the same topic again with a new group (every record then a duplicate).
+# It prints figures and asserts nothing about time; the load average is printed with
+# them, since the machine may be shared. Uses the running Kafka and PostgreSQL
+# (scripts/infra.sh up), fresh topics and a fresh database.
+set -Eeuo pipefail
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+SHORT=0
+BIN_DIR=
+while (($#)); do
+  case $1 in
+    --short) SHORT=1 ;;
+    --bin-dir) BIN_DIR=$2; shift ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if ((SHORT)); then
+  BIN_DIR=${BIN_DIR:-target/debug}
+  INGEST_SECONDS=5 INGEST_CONNECTIONS=64 ANCHOR_RECORDS=100000 ORDERS=20000
+else
+  INGEST_SECONDS=20 INGEST_CONNECTIONS=256 ANCHOR_RECORDS=500000 ORDERS=100000
+fi
+RUN="$ROOT/.cache/run/bench"
+mkdir -p "$RUN"
+eval "$(scripts/infra.sh env)"
+export SURGE_TEST_KAFKA_BOOTSTRAP="$SURGE_KAFKA_BOOTSTRAP" SURGE_TEST_DATABASE_ADMIN_URL="$SURGE_DATABASE_ADMIN_URL"
+scripts/infra.sh status kafka postgres >/dev/null || {
+  echo "Kafka and PostgreSQL must be running: scripts/infra.sh up" >&2
+  exit 1
+}
+
+if [[ -z $BIN_DIR ]]; then
+  cargo build --release --locked -p producer-svc -p consumer-svc
+  BIN_DIR=target/release
+fi
+BIN_DIR=$(cd "$BIN_DIR" && pwd)
+# The consumer benchmark lives in consumer-svc's test binary. In --short runs it is
+# already built by `cargo test --workspace` and cargo only locates it (asking for the
+# whole workspace keeps the features, and so the build, the same).
+if [[ $(basename "$BIN_DIR") == release ]]; then
+  tests=(--release -p consumer-svc --test api)
+else
+  tests=(--workspace)
+fi
+test_bin=$(cargo test "${tests[@]}" --locked --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if (m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "api"
+            and "consumer-svc" in m["package_id"]):
+        print(m["executable"])')
+[[ -x $test_bin ]] || { echo "consumer-svc's test binary was not found" >&2; exit 1; }
+
+consumer_pid=
+database=
+cleanup() {
+  [[ -n $consumer_pid ]] && kill -TERM "$consumer_pid" 2>/dev/null && wait "$consumer_pid" 2>/dev/null
+  [[ -n $database ]] && psql -q "$SURGE_DATABASE_ADMIN_URL" -c "DROP DATABASE IF EXISTS \"${database##*/}\" WITH (FORCE)" >/dev/null 2>&1
+  true
+}
+trap cleanup EXIT
+field() { sed -nE "s/.* $1=([^ ]+).*/\1/p" <<<" $2" | head -n 1; }
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+echo "== ingest (scripts/bench-ingest.sh $INGEST_SECONDS $INGEST_CONNECTIONS)"
+SURGE_BENCH_BIN_DIR="$BIN_DIR" SURGE_BENCH_ANCHOR_RECORDS=$ANCHOR_RECORDS \
+  scripts/bench-ingest.sh "$INGEST_SECONDS" "$INGEST_CONNECTIONS" | tee "$RUN/ingest.txt"
+ingest=$(grep '^bench: what=ingest' "$RUN/ingest.txt")
+
+echo "== consumer: one_consumer_throughput, $ORDERS orders"
+SURGE_BENCH_ORDERS=$ORDERS SURGE_TEST_KEEP_DATABASES=1 RUST_LOG=warn \
+  "$test_bin" --ignored --nocapture --exact throughput::one_consumer_throughput 2>&1 | tee "$RUN/consumer.txt"
+topic_line=$(grep '^bench: what=topic' "$RUN/consumer.txt")
+consumer=$(grep '^bench: what=consumer' "$RUN/consumer.txt")
+ceiling=$(grep '^bench: what=db_ceiling' "$RUN/consumer.txt")
+topic=$(field topic "$topic_line")
+database=$(field database "$topic_line")
+
+echo "== anchor: Kafka ConsumerPerformance on $topic"
+scripts/infra.sh kafka-tool org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$SURGE_KAFKA_BOOTSTRAP" \
+  --topic "$topic" --num-records "$ORDERS" --group "bench-perf-$(date +%s)" 2>/dev/null | tee "$RUN/consumer-perf.txt"
+# Columns: start.time, end.time, MB, MB.sec, nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+perf_rate=$(awk -F', *' 'NF >= 10 && $6 ~ /^[0-9.]+$/ {print $10}' "$RUN/consumer-perf.txt" | tail -n 1)
+
+echo "== consumer-svc process: start to ready, RSS, reading the topic again (duplicates)"
+start_ns=$(date +%s%N)
+env SURGE_CONFIG_DIR=/nonexistent-surge-config SURGE__HTTP__HOST=127.0.0.1 SURGE__HTTP__PORT=18081 \
+  SURGE__KAFKA__BOOTSTRAP_SERVERS="$SURGE_KAFKA_BOOTSTRAP" SURGE__KAFKA__TOPIC="$topic" \
+  SURGE__KAFKA__DLQ_TOPIC="$topic.dlq" SURGE__KAFKA__GROUP_ID="bench-replay-$(date +%s)" \
+  SURGE__DATABASE__URL="$database" SURGE__LOG__LEVEL=warn \
+  "$BIN_DIR/consumer-svc" >"$RUN/consumer-svc.log" 2>&1 &
+consumer_pid=$!
+ready_ms=
+for _ in $(seq 3000); do
+  if curl -fs -o /dev/null http://127.0.0.1:18081/readyz; then ready_ms=$((($(date +%s%N) - start_ns) / 1000000)); break; fi
+  sleep 0.005
+done
+[[ -n $ready_ms ]] || { cat "$RUN/consumer-svc.log"; echo "consumer-svc never became ready" >&2; exit 1; }
+rss_ready=$(awk '/VmRSS/ {print $2}' "/proc/$consumer_pid/status")
+processed=0
+for _ in $(seq 1200); do
+  processed=$(curl -fs http://127.0.0.1:18081/metrics | awk '/^surge_orders_processed_total/ {s += $NF} END {printf "%d", s}')
+  ((processed >= ORDERS)) && break
+  sleep 0.1
+done
+sleep 2
+rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$consumer_pid/status")
+rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$consumer_pid/status")
+kill -TERM "$consumer_pid"
+wait "$consumer_pid" || true
+consumer_pid=
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+mib() { awk -v k="$1" 'BEGIN {printf "%.0f MiB", k / 1024}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
+c_rate=$(field orders_per_s "$consumer")
+d_rate=$(field rows_per_s "$ceiling")
+i_rate=$(field req_per_s "$ingest")
+a_rate=$(field anchor_per_s "$ingest")
+echo
+echo "== surge benchmark ($( ((SHORT)) && echo "short, $(basename "$BIN_DIR") binaries" || echo "full, release build"); load average before $load_before, after $load_after; $(nproc) cores)"
+printf '%-46s | %-34s | %-40s | %s\n' "what" "surge" "anchor (same run)" "surge/anchor"
+printf '%-46s-+-%-34s-+-%-40s-+-%s\n' "$(printf '%.0s-' {1..46})" "$(printf '%.0s-' {1..34})" "$(printf '%.0s-' {1..40})" "------------"
+printf '%-46s | %-34s | %-40s | %s\n' "ingest closed loop, $INGEST_CONNECTIONS conn, ${INGEST_SECONDS}s" \
+  "$i_rate req/s, p99 $(field p99_ms "$ingest") ms" "ProducerPerformance acks=all, $(field record_bytes "$ingest") B: $a_rate rec/s, p99 $(field anchor_p99_ms "$ingest") ms" "$(ratio "$i_rate" "$a_rate")"
+printf '%-46s | %-34s | %-40s | %s\n' "ingest, one POST at a time" \
+  "p50 $(field single_p50_ms "$ingest") ms, p99 $(field single_p99_ms "$ingest") ms" "" ""
+printf '%-46s | %-34s | %-40s | %s\n' "consumer, 1 replica, $ORDERS orders, batch 500" \
+  "$c_rate orders/s" "ConsumerPerformance (fetch): $perf_rate msg/s" "$(ratio "$c_rate" "$perf_rate")"
+printf '%-46s | %-34s | %-40s | %s\n' "" "" "plain batched INSERT, same rows: $d_rate rows/s" "$(ratio "$c_rate" "$d_rate")"
+printf '%-46s | %-34s | %-40s | %s\n' "producer-svc start to ready; RSS idle / peak" \
+  "$(field ready_ms "$ingest") ms; $(mib "$(field rss_idle_kib "$ingest")") / $(mib "$(field rss_peak_kib "$ingest")")" "" ""
+printf '%-46s | %-34s | %-40s | %s\n' "consumer-svc start to ready; RSS ready / peak" \
+  "$ready_ms ms; $(mib "$rss_ready") / $(mib "$rss_peak") ($(mib "$rss_after") after)" "" ""
+if ((processed < ORDERS)); then
+  echo "note: the consumer-svc process read $processed of $ORDERS records before the bench gave up"
+fi
