@@ -94,6 +94,9 @@ if ((test_status != 0)); then
   exit "$test_status"
 fi
 
+log "benchmarks, short (figures only, nothing asserted on time)"
+bash scripts/bench.sh --short --bin-dir target/debug
+
 log "container images from docker/*.Dockerfile (local distroless base + the binaries cargo test built), run read-only as non-root"
 bash scripts/container-check.sh --bin-dir target/debug
 
