@@ -74,16 +74,24 @@ kafka_list_topics() {
   kafka_admin org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$KAFKA_PORT" --list
 }
 
+# kafka_cluster_id SERVICE FILE: the cluster id kept in FILE, made with StorageTool the
+# first time (also used by the kafka3 recipe).
+kafka_cluster_id() {
+  local svc=$1 file=$2 id
+  if [[ -s $file ]]; then
+    id=$(<"$file")
+  else
+    id=$(kafka_admin kafka.tools.StorageTool random-uuid) || die "$svc: StorageTool random-uuid failed"
+    [[ $id =~ ^[A-Za-z0-9_-]{22}$ ]] || die "$svc: unexpected cluster id from StorageTool: $id"
+    printf '%s\n' "$id" >"$file"
+  fi
+  printf '%s' "$id"
+}
+
 kafka_format() {
   [[ -f $KAFKA_RUN/data/meta.properties ]] && return 0
   local id
-  if [[ -s $KAFKA_RUN/cluster.id ]]; then
-    id=$(<"$KAFKA_RUN/cluster.id")
-  else
-    id=$(kafka_admin kafka.tools.StorageTool random-uuid) || die "kafka: StorageTool random-uuid failed"
-    [[ $id =~ ^[A-Za-z0-9_-]{22}$ ]] || die "kafka: unexpected cluster id from StorageTool: $id"
-    printf '%s\n' "$id" >"$KAFKA_RUN/cluster.id"
-  fi
+  id=$(kafka_cluster_id kafka "$KAFKA_RUN/cluster.id")
   log "kafka: formatting storage (cluster id $id)"
   quiet kafka_admin kafka.tools.StorageTool format --standalone -t "$id" \
     -c "$KAFKA_RUN/server.properties" || die "kafka: formatting $KAFKA_RUN/data failed"

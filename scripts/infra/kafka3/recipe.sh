@@ -43,13 +43,7 @@ kafka3_prepare() {
   kafka_ensure_lib
   mkdir -p "$KAFKA3_RUN"
   cp -f "$KAFKA_RECIPE/log4j2.properties" "$KAFKA3_RUN/log4j2.properties"
-  if [[ -s $KAFKA3_RUN/cluster.id ]]; then
-    id=$(<"$KAFKA3_RUN/cluster.id")
-  else
-    id=$(kafka_admin kafka.tools.StorageTool random-uuid) || die "kafka3: StorageTool random-uuid failed"
-    [[ $id =~ ^[A-Za-z0-9_-]{22}$ ]] || die "kafka3: unexpected cluster id from StorageTool: $id"
-    printf '%s\n' "$id" >"$KAFKA3_RUN/cluster.id"
-  fi
+  id=$(kafka_cluster_id kafka3 "$KAFKA3_RUN/cluster.id")
   for n in "${KAFKA3_NODES[@]}"; do
     mkdir -p "$KAFKA3_RUN/node-$n/data" "$KAFKA3_RUN/node-$n/logs"
     render "$KAFKA3_RECIPE/server.properties.in" "$KAFKA3_RUN/node-$n/server.properties" \
