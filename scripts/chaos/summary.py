@@ -43,8 +43,7 @@ def row(scenario, folder, rate, before, fault_s):
     timeline = results.get("timeline", [])
     normal = [s["accepted"] for s in timeline if s["t"] <= before and s["t"] > 1]
     floor = 0.8 * statistics.median(normal) if normal else 0.8 * rate
-    load_end = before + fault_s + 1000
-    low = [s["t"] for s in timeline if before < s["t"] <= load_end and s["accepted"] < floor
+    low = [s["t"] for s in timeline if s["t"] > before and s["accepted"] < floor
            and s["phase"] != "before"]
     # The last second of the run is partial: not a dip.
     last_t = max((s["t"] for s in timeline), default=0)
