@@ -16,6 +16,18 @@ cd "$ROOT"
 
 log() { printf '\n==> %s\n' "$*"; }
 
+# --- disk ------------------------------------------------------------------------------
+# A cold run fills about 25 GB (target/ 15, .cache/ 3, the Go caches 8), a warm one a
+# few; a full disk otherwise shows up minutes later as a compiler's "IO failure on output stream".
+if [[ -d target/debug ]]; then min_free_gb=5; else min_free_gb=20; fi
+min_free_gb=${SURGE_TEST_MIN_FREE_GB:-$min_free_gb}
+free_gb=$(df -Pk . | awk 'NR == 2 {print int($4 / 1048576)}')
+if ((free_gb < min_free_gb)); then
+  echo "only ${free_gb} GB free on $(df -P . | awk 'NR == 2 {print $6}'); the tests need about ${min_free_gb} GB" \
+    "(target/, .cache/, the Go caches). Free some space, or set SURGE_TEST_MIN_FREE_GB if you know better." >&2
+  exit 1
+fi
+
 # --- toolchain and system packages (idempotent) -------------------------------------
 need_apt=()
 for pkg in build-essential pkg-config libssl-dev zlib1g-dev cmake curl python3-venv; do
