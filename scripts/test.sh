@@ -68,8 +68,9 @@ cleanup() {
   exit "$code"
 }
 trap cleanup EXIT
-log "infrastructure: kafka postgres prometheus (jaeger and the Kubernetes control plane in the background: their first builds take minutes)"
-scripts/infra.sh up kafka postgres prometheus
+log "infrastructure: kafka postgres prometheus kafka3 (jaeger and the Kubernetes control plane in the background: their first builds take minutes)"
+# kafka3, the three-node cluster, serves the SASL_SSL tests and the fault scenarios.
+scripts/infra.sh up kafka postgres prometheus kafka3
 mkdir -p target
 scripts/infra.sh up jaeger >target/jaeger-up.log 2>&1 &
 jaeger_job=$!
@@ -93,7 +94,7 @@ kube_job=
 cat target/kube-up.log
 export SURGE_TEST_KUBECONFIG="$SURGE_KUBECONFIG"
 
-log "cargo test --workspace (real Kafka at $SURGE_KAFKA_BOOTSTRAP, PostgreSQL at 127.0.0.1:5432, kube-apiserver from $SURGE_TEST_KUBECONFIG)"
+log "cargo test --workspace (real Kafka at $SURGE_KAFKA_BOOTSTRAP, SASL_SSL at $SURGE_KAFKA3_SASL_BOOTSTRAP, PostgreSQL at 127.0.0.1:5432, kube-apiserver from $SURGE_TEST_KUBECONFIG)"
 mkdir -p target
 set +e
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
@@ -130,7 +131,6 @@ log "the real control plane: restart from the cache, every overlay admitted, the
 bash scripts/kube-check.sh
 
 log "fault scenarios on a three-node Kafka cluster (short): load, one fault each, the audit"
-scripts/infra.sh up kafka3
 bash scripts/chaos.sh --bin-dir target/debug --out target/chaos
 
 log "all checks passed"

@@ -3,31 +3,56 @@
 //! librdkafka emits a JSON document every `statistics.interval.ms`; this context turns
 //! the numbers an operator looks at during a sale (local queue, throughput counters,
 //! per-broker round-trip time, errors) into `surge_kafka_client_*` metrics labelled by the
-//! client role.
+//! client role. It also records refused credentials in [`AuthFailures`].
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::ProducerContext;
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::kafka_auth::{is_auth_failure, AuthFailures, AUTH_FAILURE_HINT};
 
 /// How often librdkafka reports; short enough for a live dashboard.
 pub const STATISTICS_INTERVAL_MS: &str = "5000";
 
-/// A client context that records statistics, tagged with `role` (`producer`, `consumer`).
+/// A client context that records statistics, tagged with `role` (`producer`, `consumer`),
+/// and authentication failures into `auth`.
 #[derive(Clone, Debug)]
 pub struct StatsContext {
     role: &'static str,
+    auth: AuthFailures,
 }
 
 impl StatsContext {
-    pub fn new(role: &'static str) -> Self {
-        Self { role }
+    pub fn new(role: &'static str, auth: AuthFailures) -> Self {
+        Self { role, auth }
+    }
+
+    pub fn auth_failures(&self) -> &AuthFailures {
+        &self.auth
     }
 }
 
 impl ClientContext for StatsContext {
     fn stats(&self, stats: Statistics) {
         record(self.role, &stats);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error.rdkafka_error_code() {
+            Some(code) if is_auth_failure(code) => {
+                if self.auth.record(reason) {
+                    tracing::error!(role = self.role, %reason, "{AUTH_FAILURE_HINT}");
+                }
+            }
+            // What a refused credential looks like after librdkafka's first report of it.
+            Some(RDKafkaErrorCode::AllBrokersDown) if self.auth.current().is_some() => {
+                tracing::debug!(role = self.role, %error, %reason, "Kafka client error")
+            }
+            _ => tracing::error!(role = self.role, %error, %reason, "Kafka client error"),
+        }
     }
 }
 

@@ -4,8 +4,8 @@
 //! - [`settings`]: layered configuration (defaults → `config/*.yaml` → `SURGE__…` variables).
 //! - [`telemetry`]: JSON logs with trace ids, OpenTelemetry spans, the Prometheus recorder.
 //! - [`kafka`]: the one Kafka client configuration builder; [`kafka_stats`] exports its
-//!   statistics; [`trace_context`]: W3C trace context through Kafka record headers. These
-//!   three need the `kafka` feature.
+//!   statistics; [`kafka_auth`] notices refused credentials; [`trace_context`]: W3C trace
+//!   context through Kafka record headers. These four need the `kafka` feature.
 //! - [`http_observe`], [`problem`], [`routing`], [`health`], [`shutdown`]: HTTP plumbing both
 //!   services use.
 
@@ -13,6 +13,8 @@ pub mod health;
 pub mod http_observe;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "kafka")]
+pub mod kafka_auth;
 #[cfg(feature = "kafka")]
 pub mod kafka_stats;
 pub mod problem;

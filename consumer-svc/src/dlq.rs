@@ -27,6 +27,7 @@ use rdkafka::util::Timeout;
 use rdkafka::Message;
 use tracing::Instrument;
 
+use common::kafka_auth::AuthFailures;
 use common::kafka_stats::StatsContext;
 use common::settings::KafkaSettings;
 use order::EventError;
@@ -51,9 +52,10 @@ pub struct DeadLetters {
 }
 
 impl DeadLetters {
-    pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
+    /// A producer for the dead-letter topic; refused credentials are recorded in `auth`.
+    pub fn new(settings: &KafkaSettings, auth: AuthFailures) -> anyhow::Result<Self> {
         let producer = common::kafka::producer_config(settings)
-            .create_with_context(StatsContext::new("dlq_producer"))?;
+            .create_with_context(StatsContext::new("dlq_producer", auth))?;
         Ok(Self {
             producer,
             topic: settings.dlq_topic.clone(),

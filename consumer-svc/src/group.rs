@@ -27,6 +27,7 @@ use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::TopicPartitionList;
 
+use common::kafka_auth::AuthFailures;
 use common::kafka_stats::StatsContext;
 
 use crate::metrics::{self, RebalanceKind};
@@ -89,11 +90,11 @@ pub struct GroupContext {
 }
 
 impl GroupContext {
-    pub fn new(topic: &str, state: Arc<GroupState>) -> Self {
+    pub fn new(topic: &str, state: Arc<GroupState>, auth: AuthFailures) -> Self {
         Self {
             topic: topic.to_owned(),
             state,
-            stats: StatsContext::new("consumer"),
+            stats: StatsContext::new("consumer", auth),
         }
     }
 
@@ -108,6 +109,10 @@ impl GroupContext {
 impl ClientContext for GroupContext {
     fn stats(&self, statistics: Statistics) {
         self.stats.stats(statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.stats.error(error, reason);
     }
 }
 
@@ -139,6 +144,8 @@ impl ConsumerContext for GroupContext {
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
+            // The group accepted this member, so the cluster accepts its credentials.
+            self.stats.auth_failures().clear();
             let partitions = self.partitions(tpl);
             if partitions.is_empty() {
                 return;

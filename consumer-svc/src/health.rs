@@ -1,6 +1,11 @@
 //! Readiness of a consumer replica: ready while its worker runs (assigned or waiting for
-//! an assignment), the database answers and dead letters can be written. `/healthz` only
-//! says the process is alive.
+//! an assignment), the cluster accepts its credentials, the database answers and dead
+//! letters can be written. `/healthz` only says the process is alive.
+//!
+//! A Kafka outage alone does not make a replica not ready (it still serves look-ups and
+//! resumes by itself); refused credentials do, because they are a configuration error
+//! that no wait fixes. The group's join clears them (`kafka_auth`), and the periodic
+//! database check re-evaluates readiness, so a fixed credential shows within one check.
 //!
 //! Two sources report on the database: a periodic `SELECT 1`, which notices an outage
 //! even while no records flow, and the worker, whose batches notice it first under load.
@@ -11,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::health::Readiness;
+use common::kafka_auth::AuthFailures;
 use tokio::task::JoinHandle;
 
 use crate::store::Store;
@@ -23,6 +29,7 @@ pub struct Health {
 #[derive(Default)]
 struct Inner {
     readiness: Readiness,
+    kafka_auth: AuthFailures,
     ping_failing: AtomicBool,
     batches_failing: AtomicBool,
     dead_letters_failing: AtomicBool,
@@ -31,8 +38,23 @@ struct Inner {
 }
 
 impl Health {
+    /// Readiness that also reads `kafka_auth`, where the replica's Kafka clients record
+    /// refused credentials.
+    pub fn new(kafka_auth: AuthFailures) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                kafka_auth,
+                ..Inner::default()
+            }),
+        }
+    }
+
     pub fn readiness(&self) -> &Readiness {
         &self.inner.readiness
+    }
+
+    pub fn kafka_auth(&self) -> &AuthFailures {
+        &self.inner.kafka_auth
     }
 
     pub fn set_ping_failing(&self, failing: bool) {
@@ -65,15 +87,17 @@ impl Health {
     fn update(&self) {
         let i = &self.inner;
         let reason = if i.stopping.load(Ordering::Acquire) {
-            Some("shutting down")
+            Some("shutting down".to_owned())
         } else if !i.worker_running.load(Ordering::Acquire) {
-            Some("the consumer is not running")
+            Some("the consumer is not running".to_owned())
+        } else if let Some(refused) = i.kafka_auth.current() {
+            Some(refused)
         } else if i.dead_letters_failing.load(Ordering::Acquire) {
-            Some("the dead-letter topic cannot be written; partitions paused, retrying")
+            Some("the dead-letter topic cannot be written; partitions paused, retrying".to_owned())
         } else if i.batches_failing.load(Ordering::Acquire) {
-            Some("the database is failing; partitions paused, retrying")
+            Some("the database is failing; partitions paused, retrying".to_owned())
         } else if i.ping_failing.load(Ordering::Acquire) {
-            Some("the database does not answer")
+            Some("the database does not answer".to_owned())
         } else {
             None
         };
@@ -128,5 +152,24 @@ mod tests {
         assert!(health.readiness().is_ready());
         health.set_stopping();
         assert_eq!(health.readiness().reason(), "shutting down");
+    }
+
+    #[test]
+    fn refused_kafka_credentials_make_the_replica_not_ready_and_say_so() {
+        let auth = AuthFailures::default();
+        let health = Health::new(auth.clone());
+        health.set_worker_running(true);
+        assert!(health.readiness().is_ready());
+        auth.record("SASL authentication error: invalid credentials");
+        health.set_ping_failing(false);
+        assert!(!health.readiness().is_ready());
+        assert!(
+            health.readiness().reason().contains("credentials"),
+            "{}",
+            health.readiness().reason()
+        );
+        auth.clear();
+        health.set_ping_failing(false);
+        assert!(health.readiness().is_ready());
     }
 }

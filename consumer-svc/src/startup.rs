@@ -24,6 +24,7 @@ use crate::stock::spawn_stock_reporter;
 use crate::store::Store;
 use crate::worker::Worker;
 use crate::{db, metrics as service_metrics};
+use common::kafka_auth::AuthFailures;
 
 /// A running replica: its worker has joined the group and its HTTP port serves.
 pub struct Application {
@@ -53,8 +54,8 @@ impl Application {
         }
         let store = Store::new(pool);
         let lookups = Store::new(db::lookup_pool(&settings.database)?);
-        let health = Health::default();
-        let dead_letters = DeadLetters::new(&settings.kafka)?;
+        let health = Health::new(AuthFailures::default());
+        let dead_letters = DeadLetters::new(&settings.kafka, health.kafka_auth().clone())?;
         let check = dead_letters.clone();
         tokio::task::spawn_blocking(move || check.check_topic(Duration::from_secs(10))).await??;
         let worker = Worker::new(&settings, store.clone(), dead_letters, health.clone())?;

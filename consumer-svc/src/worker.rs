@@ -82,7 +82,11 @@ impl Worker {
     ) -> anyhow::Result<Self> {
         let state = Arc::new(GroupState::default());
         let consumer: GroupConsumer = common::kafka::consumer_config(&settings.kafka)
-            .create_with_context(GroupContext::new(&settings.kafka.topic, Arc::clone(&state)))
+            .create_with_context(GroupContext::new(
+                &settings.kafka.topic,
+                Arc::clone(&state),
+                health.kafka_auth().clone(),
+            ))
             .context("creating the Kafka consumer")?;
         Ok(Self {
             consumer: Arc::new(consumer),
@@ -474,7 +478,14 @@ impl Worker {
         if let Some((code, reason)) = self.consumer.client().fatal_error() {
             anyhow::bail!("fatal Kafka consumer error {code:?}: {reason}");
         }
-        tracing::warn!(%error, "consumer error");
+        match error.rdkafka_error_code() {
+            // Logged once by the client context and named by `/readyz`; librdkafka repeats
+            // it on every reconnect.
+            Some(code) if common::kafka_auth::is_auth_failure(code) => {
+                tracing::debug!(%error, "consumer error")
+            }
+            _ => tracing::warn!(%error, "consumer error"),
+        }
         Ok(())
     }
 

@@ -42,6 +42,7 @@ pub fn spawn(
                 .unwrap_or_else(|e| Err(format!("probe failed: {e}")));
             let pause = match outcome {
                 Ok(()) => {
+                    publisher.auth_failures().clear();
                     if !readiness.is_ready() {
                         tracing::info!("broker reachable, ready");
                     }
@@ -49,6 +50,8 @@ pub fn spawn(
                     interval
                 }
                 Err(reason) => {
+                    // "Broker transport failure" hides a refused credential: name it.
+                    let reason = publisher.auth_failures().current().unwrap_or(reason);
                     if readiness.is_ready() {
                         tracing::warn!(%reason, "broker unreachable, not ready");
                     }

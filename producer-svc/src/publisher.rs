@@ -13,6 +13,7 @@ use rdkafka::util::Timeout;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use common::kafka_auth::AuthFailures;
 use common::kafka_stats::StatsContext;
 use common::settings::KafkaSettings;
 use order::OrderEvent;
@@ -43,17 +44,25 @@ pub enum PublishError {
 #[derive(Clone)]
 pub struct Publisher {
     producer: FutureProducer<StatsContext>,
+    auth: AuthFailures,
     topic: String,
 }
 
 impl Publisher {
     pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+        let auth = AuthFailures::default();
         let producer = common::kafka::producer_config(settings)
-            .create_with_context(StatsContext::new("producer"))?;
+            .create_with_context(StatsContext::new("producer", auth.clone()))?;
         Ok(Self {
             producer,
+            auth,
             topic: settings.topic.clone(),
         })
+    }
+
+    /// Where the producer records refused credentials.
+    pub fn auth_failures(&self) -> &AuthFailures {
+        &self.auth
     }
 
     /// Records waiting in librdkafka (queued or in flight to the broker).

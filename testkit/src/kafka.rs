@@ -34,9 +34,9 @@ pub fn settings(topic: &str) -> KafkaSettings {
     }
 }
 
-fn admin() -> AdminClient<DefaultClientContext> {
+fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
     ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .create()
         .expect("admin client config is valid")
 }
@@ -59,25 +59,38 @@ pub fn require_broker() {
 /// Creates a fresh topic and waits until its metadata is visible.
 pub async fn create_topic(name: &str, partitions: i32) {
     require_broker();
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let results = admin()
+    create_topic_at(&bootstrap(), name, partitions, 1).await;
+}
+
+/// Creates a fresh topic with `replication` replicas on the cluster at `bootstrap`.
+pub async fn create_topic_at(bootstrap: &str, name: &str, partitions: i32, replication: i32) {
+    for result in request_topic(bootstrap, name, partitions, replication).await {
+        if let Err((topic, code)) = result {
+            panic!("could not create topic {topic} at {bootstrap}: {code}");
+        }
+    }
+    wait_for_topic(bootstrap, name, partitions);
+}
+
+async fn request_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    replication: i32,
+) -> Vec<rdkafka::admin::TopicResult> {
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+    admin(bootstrap)
         .create_topics(
             [&topic],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
         )
         .await
-        .expect("create_topics request");
-    for result in results {
-        if let Err((topic, code)) = result {
-            panic!("could not create topic {topic}: {code}");
-        }
-    }
-    wait_for_topic(name, partitions);
+        .expect("create_topics request")
 }
 
 /// Deletes a topic (the broker finishes the deletion in the background).
 pub async fn delete_topic(name: &str) {
-    let results = admin()
+    let results = admin(&bootstrap())
         .delete_topics(
             &[name],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
@@ -96,14 +109,7 @@ pub async fn delete_topic(name: &str) {
 pub async fn recreate_topic(name: &str, partitions: i32) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-        let results = admin()
-            .create_topics(
-                [&topic],
-                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-            )
-            .await
-            .expect("create_topics request");
+        let results = request_topic(&bootstrap(), name, partitions, 1).await;
         if results.iter().all(Result::is_ok) {
             break;
         }
@@ -113,12 +119,12 @@ pub async fn recreate_topic(name: &str, partitions: i32) {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    wait_for_topic(name, partitions);
+    wait_for_topic(&bootstrap(), name, partitions);
 }
 
-fn wait_for_topic(name: &str, partitions: i32) {
+fn wait_for_topic(bootstrap: &str, name: &str, partitions: i32) {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .create()
         .expect("consumer config is valid");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -163,8 +169,18 @@ pub fn total_end_offset(topic: &str) -> i64 {
 /// Reads every record of `topic` from the beginning until `expected` were seen or
 /// `timeout` passed. Read-committed, like a production consumer.
 pub fn read_all(topic: &str, expected: usize, timeout: Duration) -> Vec<OwnedMessage> {
+    read_all_at(&bootstrap(), topic, expected, timeout)
+}
+
+/// [`read_all`] from the cluster at `bootstrap`.
+pub fn read_all_at(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", crate::unique_name("reader"))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")

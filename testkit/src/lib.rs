@@ -7,10 +7,12 @@
 //! - [`kafka`]: addresses, unique topics, reading records back, end offsets.
 //! - [`proxy`]: a TCP proxy that can cut a client off from a real server, for fault tests.
 //! - [`postgres`]: a fresh, randomly named PostgreSQL database per test.
+//! - [`sasl`]: the three-node cluster's SASL_SSL listener and its credentials.
 
 pub mod kafka;
 pub mod postgres;
 pub mod proxy;
+pub mod sasl;
 
 /// A name no other test (or earlier run) uses.
 pub fn unique_name(prefix: &str) -> String {

@@ -60,6 +60,33 @@ impl TestDatabase {
         format!("{host}:{}", options.get_port())
     }
 
+    /// A login role of its own with a password only this call knows, allowed to read and
+    /// write the tables that exist now (run the migrations first); returns its URL for this
+    /// database and the password, e.g. to prove the password never shows.
+    pub async fn url_with_new_role(&self) -> (String, String) {
+        let role = crate::unique_name("surge_role").replace('-', "_");
+        let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        let mut conn = admin_connection(&self.url).await;
+        for statement in [
+            format!(r#"CREATE ROLE "{role}" LOGIN PASSWORD '{password}'"#),
+            format!(r#"GRANT USAGE ON SCHEMA public TO "{role}""#),
+            format!(
+                r#"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}""#
+            ),
+        ] {
+            sqlx::query(&statement)
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("cannot set up role {role}: {e}"));
+        }
+        let _ = conn.close().await;
+        let mut url = parse(&self.url);
+        url.set_username(&role).expect("a URL with a host");
+        url.set_password(Some(&password))
+            .expect("a URL with a host");
+        (url.into(), password)
+    }
+
     /// A small pool for the test's own queries.
     pub async fn pool(&self) -> PgPool {
         PgPoolOptions::new()

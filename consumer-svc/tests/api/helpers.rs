@@ -43,7 +43,26 @@ impl Sale {
     /// A topic with `partitions` partitions, its dead-letter topic, and a migrated database.
     pub async fn new(partitions: i32) -> Self {
         let topic = testkit::unique_name("orders");
+        let kafka = testkit::kafka::settings(&topic);
+        testkit::kafka::create_topic(&kafka.topic, partitions).await;
+        testkit::kafka::create_topic(&kafka.dlq_topic, 1).await;
+        Self::with_topics(kafka).await
+    }
+
+    /// The same on the three-node cluster, every client logging in over SASL_SSL.
+    pub async fn on_sasl_cluster(cluster: &testkit::sasl::SaslCluster, partitions: i32) -> Self {
+        let topic = testkit::unique_name("orders");
         let mut kafka = testkit::kafka::settings(&topic);
+        kafka.bootstrap_servers = cluster.bootstrap.clone();
+        for (name, value) in cluster.client_properties() {
+            kafka.properties.insert(name.to_owned(), value);
+        }
+        cluster.create_topic(&kafka.topic, partitions).await;
+        cluster.create_topic(&kafka.dlq_topic, 1).await;
+        Self::with_topics(kafka).await
+    }
+
+    async fn with_topics(mut kafka: KafkaSettings) -> Self {
         kafka.delivery_timeout_ms = 10_000;
         // Commit stored offsets often, so tests that read the group's offsets wait less.
         kafka
@@ -52,8 +71,6 @@ impl Sale {
         kafka
             .properties
             .insert("statistics.interval.ms".to_owned(), "0".to_owned());
-        testkit::kafka::create_topic(&kafka.topic, partitions).await;
-        testkit::kafka::create_topic(&kafka.dlq_topic, 1).await;
         let db = TestDatabase::create().await;
         let pool = db.pool().await;
         consumer_svc::db::migrate(&pool)

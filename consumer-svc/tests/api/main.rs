@@ -13,6 +13,7 @@ mod metrics;
 mod migrations;
 mod outage;
 mod redelivery;
+mod sasl_ssl;
 mod scaling;
 mod shutdown;
 mod stock;

@@ -2,6 +2,7 @@
 //! (signals, the global telemetry pipeline) that an in-process app cannot show.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -12,11 +13,39 @@ pub struct Running {
     pub child: Child,
     pub pid: u32,
     pub port: u64,
+    /// Every line the process wrote to stdout and stderr so far.
+    pub logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
 }
 
 /// Starts the binary on a free port, publishing to `topic`, with `env` on top of a clean
 /// environment; returns once `/readyz` answers 200.
 pub async fn start(topic: &str, env: &[(&str, &str)]) -> Running {
+    let running = launch(topic, env).await;
+    let client = reqwest::Client::new();
+    let ready_url = format!("http://127.0.0.1:{}/readyz", running.port);
+    for _ in 0..100 {
+        if client
+            .get(&ready_url)
+            .send()
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    running
+}
+
+/// [`start`] without waiting to be ready: returns once the process listens.
+pub async fn launch(topic: &str, env: &[(&str, &str)]) -> Running {
     let mut command = Command::new(env!("CARGO_BIN_EXE_producer-svc"));
     command
         .env_clear()
@@ -35,14 +64,23 @@ pub async fn start(topic: &str, env: &[(&str, &str)]) -> Running {
     }
     let mut child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("producer-svc starts");
     let pid = child.id().expect("pid");
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+    let kept = Arc::clone(&logs);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            kept.lock().unwrap().push(line);
+        }
+    });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let port = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(line) = lines.next_line().await.unwrap() {
+            logs.lock().unwrap().push(line.clone());
             let Ok(entry) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
@@ -54,22 +92,17 @@ pub async fn start(topic: &str, env: &[(&str, &str)]) -> Running {
     })
     .await
     .expect("listening line within 20 s");
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-
-    let client = reqwest::Client::new();
-    let ready_url = format!("http://127.0.0.1:{port}/readyz");
-    for _ in 0..100 {
-        if client
-            .get(&ready_url)
-            .send()
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-        {
-            break;
+    // Keep reading stdout so the child never blocks on a full pipe.
+    let kept = Arc::clone(&logs);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            kept.lock().unwrap().push(line);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    });
+    Running {
+        child,
+        pid,
+        port,
+        logs,
     }
-    Running { child, pid, port }
 }

@@ -9,6 +9,7 @@ mod generated_requests;
 mod helpers;
 mod observability;
 mod orders;
+mod sasl_ssl;
 mod shutdown;
 mod slow_bodies;
 mod validation;

@@ -18,6 +18,7 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_order_and_exits_zero() {
         mut child,
         pid,
         port,
+        ..
     } = crate::binary::start(&topic, &[]).await;
     let url = format!("http://127.0.0.1:{port}/v1/orders");
     let client = reqwest::Client::builder()
@@ -121,6 +122,7 @@ async fn sigterm_with_the_broker_unreachable_and_orders_waiting_exits_within_the
         mut child,
         pid,
         port,
+        ..
     } = crate::binary::start(
         &topic,
         &[

@@ -13,18 +13,49 @@ readonly KAFKA3_NODES=(1 2 3)
 readonly KAFKA3_RECIPE="$RECIPES_DIR/kafka3"
 readonly KAFKA3_RUN="$RUN_DIR/kafka3"
 
+# The SASL_SSL listener's one user (SCRAM-SHA-512). Its password is made on the first
+# `up` and kept, readable by root only, in $KAFKA3_SASL_PASSWORD_FILE.
+readonly KAFKA3_SASL_USERNAME=surge
+readonly KAFKA3_TLS="$KAFKA3_RUN/tls"
+readonly KAFKA3_SASL_PASSWORD_FILE="$KAFKA3_TLS/$KAFKA3_SASL_USERNAME.password"
+
 # Node N: clients on BASE+N-1 (29092, 29093, 29094), its controller on BASE+100+N-1,
-# the CLIENT listener on BASE+200+N-1, advertised as BASE+300+N-1 (a proxy's port).
+# the CLIENT listener on BASE+200+N-1, advertised as BASE+300+N-1 (a proxy's port),
+# SASL_SSL on BASE+400+N-1.
 kafka3_port() { echo $((KAFKA3_BASE_PORT + $1 - 1)); }
 kafka3_controller_port() { echo $((KAFKA3_BASE_PORT + 100 + $1 - 1)); }
 kafka3_client_port() { echo $((KAFKA3_BASE_PORT + 200 + $1 - 1)); }
 kafka3_client_advertised_port() { echo $((KAFKA3_BASE_PORT + 300 + $1 - 1)); }
+kafka3_sasl_port() { echo $((KAFKA3_BASE_PORT + 400 + $1 - 1)); }
 
+# kafka3_bootstrap [PORT_FUNCTION]: the three nodes' addresses on one listener.
 kafka3_bootstrap() {
-  local n list=()
-  for n in "${KAFKA3_NODES[@]}"; do list+=("$HOST:$(kafka3_port "$n")"); done
+  local port_of=${1:-kafka3_port} n list=()
+  for n in "${KAFKA3_NODES[@]}"; do list+=("$HOST:$("$port_of" "$n")"); done
   local IFS=,
   echo "${list[*]}"
+}
+
+# A CA of the cluster's own and one server certificate (127.0.0.1) signed by it, for the
+# SASL_SSL listeners; clients trust ca.pem. Kafka reads the key and chain as one PEM file.
+kafka3_ensure_tls() {
+  [[ -s $KAFKA3_TLS/broker-keystore.pem && -s $KAFKA3_SASL_PASSWORD_FILE ]] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  log "kafka3: making a CA and a server certificate for the SASL_SSL listeners"
+  mkdir -p "$KAFKA3_TLS"
+  chmod 700 "$KAFKA3_TLS"
+  (
+    cd "$KAFKA3_TLS" &&
+      quiet openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=surge local Kafka CA" \
+        -keyout ca.key -out ca.pem &&
+      quiet openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout broker.key -out broker.csr &&
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >broker.ext &&
+      quiet openssl x509 -req -days 3650 -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -extfile broker.ext -out broker.pem &&
+      cat broker.key broker.pem >broker-keystore.pem &&
+      head -c 18 /dev/urandom | base64 | tr '+/' 'xy' >"$KAFKA3_SASL_PASSWORD_FILE"
+  ) || die "kafka3: making the TLS material in $KAFKA3_TLS failed"
+  chmod 600 "$KAFKA3_TLS"/*.key "$KAFKA3_TLS/broker-keystore.pem" "$KAFKA3_SASL_PASSWORD_FILE"
 }
 
 kafka3_voters() {
@@ -37,11 +68,13 @@ kafka3_voters() {
 kafka3_prepare() {
   local n ports=() id
   for n in "${KAFKA3_NODES[@]}"; do
-    ports+=("$(kafka3_port "$n")" "$(kafka3_controller_port "$n")" "$(kafka3_client_port "$n")")
+    ports+=("$(kafka3_port "$n")" "$(kafka3_controller_port "$n")" "$(kafka3_client_port "$n")"
+      "$(kafka3_sasl_port "$n")")
   done
   require_free_ports kafka3 "${ports[@]}"
   kafka_ensure_lib
   mkdir -p "$KAFKA3_RUN"
+  kafka3_ensure_tls
   cp -f "$KAFKA_RECIPE/log4j2.properties" "$KAFKA3_RUN/log4j2.properties"
   id=$(kafka_cluster_id kafka3 "$KAFKA3_RUN/cluster.id")
   for n in "${KAFKA3_NODES[@]}"; do
@@ -49,6 +82,7 @@ kafka3_prepare() {
     render "$KAFKA3_RECIPE/server.properties.in" "$KAFKA3_RUN/node-$n/server.properties" \
       NODE_ID="$n" PORT="$(kafka3_port "$n")" CONTROLLER_PORT="$(kafka3_controller_port "$n")" \
       CLIENT_PORT="$(kafka3_client_port "$n")" CLIENT_ADVERTISED_PORT="$(kafka3_client_advertised_port "$n")" \
+      SASL_PORT="$(kafka3_sasl_port "$n")" TLS_DIR="$KAFKA3_TLS" \
       VOTERS="$(kafka3_voters)" DATA_DIR="$KAFKA3_RUN/node-$n/data"
     [[ -f $KAFKA3_RUN/node-$n/data/meta.properties ]] && continue
     log "kafka3: formatting node $n (cluster id $id)"
@@ -92,6 +126,14 @@ kafka3_provision() {
       --config min.insync.replicas=2 --config unclean.leader.election.enable=false ||
       die "kafka3: could not create topic $name"
   done
+  # The SCRAM credential lives in the cluster's metadata; setting it again is harmless.
+  # ConfigCommand echoes the request when it fails: its output is dropped so that the
+  # password never reaches a log.
+  kafka_admin kafka.admin.ConfigCommand --bootstrap-server "$(kafka3_bootstrap)" --alter \
+    --entity-type users --entity-name "$KAFKA3_SASL_USERNAME" \
+    --add-config "SCRAM-SHA-512=[iterations=8192,password=$(<"$KAFKA3_SASL_PASSWORD_FILE")]" >/dev/null 2>&1
+  local status=$?
+  ((status == 0)) || die "kafka3: could not set the SCRAM credential of $KAFKA3_SASL_USERNAME"
 }
 
 kafka3_env() {
@@ -103,18 +145,24 @@ kafka3_env() {
 SURGE_KAFKA3_BOOTSTRAP=$(kafka3_bootstrap)
 SURGE_KAFKA3_PROXIES=${proxies[*]}
 SURGE_KAFKA3_RUN=$KAFKA3_RUN
+SURGE_KAFKA3_SASL_BOOTSTRAP=$(kafka3_bootstrap kafka3_sasl_port)
+SURGE_KAFKA3_SASL_USERNAME=$KAFKA3_SASL_USERNAME
+SURGE_KAFKA3_SASL_PASSWORD_FILE=$KAFKA3_SASL_PASSWORD_FILE
+SURGE_KAFKA3_CA_FILE=$KAFKA3_TLS/ca.pem
 EOF2
 }
 
 kafka3_describe() {
-  printf 'Kafka %s, three KRaft nodes %s (controllers :%s-:%s), RF 3, min.insync.replicas 2; topics %s' \
-    "$KAFKA_VERSION" "$(kafka3_bootstrap)" "$(kafka3_controller_port 1)" "$(kafka3_controller_port 3)" "$KAFKA3_TOPICS"
+  printf 'Kafka %s, three KRaft nodes %s (controllers :%s-:%s; SASL_SSL SCRAM-SHA-512 %s), RF 3, min.insync.replicas 2; topics %s' \
+    "$KAFKA_VERSION" "$(kafka3_bootstrap)" "$(kafka3_controller_port 1)" "$(kafka3_controller_port 3)" \
+    "$(kafka3_bootstrap kafka3_sasl_port)" "$KAFKA3_TOPICS"
 }
 
 kafka3_help() {
   cat <<EOF2
   SURGE_KAFKA3_BASE_PORT [29092]   node N listens on BASE+N-1, its controller on BASE+100+N-1,
-                                   a CLIENT listener on BASE+200+N-1 advertised as BASE+300+N-1
+                                   a CLIENT listener on BASE+200+N-1 advertised as BASE+300+N-1,
+                                   SASL_SSL (SCRAM-SHA-512, user surge) on BASE+400+N-1
   SURGE_KAFKA3_TOPICS ["orders:12 orders.dlq:3"]   created with replication factor 3 when missing
   SURGE_KAFKA3_HEAP_OPTS [-Xmx512m]  heap of each node
 EOF2
