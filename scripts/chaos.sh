@@ -24,6 +24,9 @@
 #                    at the same moment; start it again 3 s later
 #   postgres-restart PostgreSQL's fast shutdown (SIGINT), start; 3 s later its immediate
 #                    shutdown (SIGQUIT: crash recovery at the next start), start
+#   overload         10x producer-svc's capacity (measured first with wrk, closed loop, on a
+#                    topic of its own) for the fault phase, 4096 connections; what loadgen
+#                    cannot send at once is dropped on its side; peak RSS from /proc
 #
 # Each scenario gets its own topic, consumer group and database. Needs kafka3 and
 # postgres running (scripts/infra.sh up kafka3 postgres); exits 1 when an audit fails.
@@ -32,7 +35,7 @@ set -Eeuo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-ALL_SCENARIOS=(leader-kill controller-kill zombie unreachable producer-kill consumer-kill postgres-restart)
+ALL_SCENARIOS=(leader-kill controller-kill zombie unreachable producer-kill consumer-kill postgres-restart overload)
 LONG=0 BIN_DIR="" OUT="" RATE=300 scenarios=()
 while (($#)); do
   case $1 in
@@ -40,7 +43,7 @@ while (($#)); do
     --bin-dir) BIN_DIR=${2:?--bin-dir needs a folder}; shift ;;
     --out) OUT=${2:?--out needs a folder}; shift ;;
     --rate) RATE=${2:?--rate needs a number}; shift ;;
-    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "chaos: unknown option $1 (see --help)" >&2; exit 2 ;;
     *)
       [[ " ${ALL_SCENARIOS[*]} " == *" $1 "* ]] || { echo "chaos: unknown scenario $1 (known: ${ALL_SCENARIOS[*]})" >&2; exit 2; }
@@ -73,6 +76,9 @@ BIN_DIR=$(cd "$BIN_DIR" && pwd)
 for b in producer-svc consumer-svc loadgen; do
   [[ -x $BIN_DIR/$b ]] || fail "$BIN_DIR/$b is missing (cargo build -p $b, or --bin-dir)"
 done
+
+# The overload scenario opens thousands of connections (loadgen's and producer-svc's ends).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 PRODUCER_PORT=18080
 CONSUMER_PORTS=(18081 18082 18083)
@@ -128,6 +134,25 @@ start_consumer() { # INDEX
   consumer_pid[$1]=$!
   pids+=("${consumer_pid[$1]}")
 }
+
+# producer-svc's closed-loop capacity, orders/s: wrk for 5 s against a producer-svc of its
+# own on a topic of its own (its orders must not reach the scenario's audit).
+measure_capacity() {
+  command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+  kafka_tool TopicCommand --bootstrap-server "$BOOTSTRAP" --create --topic "$TOPIC-capacity" --partitions 12 \
+    --replication-factor 3 --config min.insync.replicas=2 >/dev/null
+  SURGE__KAFKA__TOPIC="$TOPIC-capacity" SURGE__HTTP__PORT=$PRODUCER_PORT "$BIN_DIR/producer-svc" \
+    >>"$LOGS/producer-svc-capacity.log" 2>&1 &
+  local pid=$!
+  wait_http "http://127.0.0.1:$PRODUCER_PORT/readyz" 60
+  wrk -t2 -c256 -d5s -s scripts/bench/post-orders.lua "http://127.0.0.1:$PRODUCER_PORT" >"$LOGS/capacity-wrk.txt"
+  kill -TERM "$pid"
+  wait "$pid" 2>/dev/null || true
+  awk '/^Requests\/sec/ {printf "%d\n", $2}' "$LOGS/capacity-wrk.txt"
+}
+
+# The producer's peak resident memory so far (VmHWM), in MiB.
+peak_rss_mib() { awk '/^VmHWM:/ {printf "%.0f\n", $2 / 1024}' "/proc/$1/status"; }
 
 # PostgreSQL's postmaster gets SIGNAL, is waited for, and is started again.
 restart_postgres() { # SIGNAL WHAT
@@ -197,6 +222,11 @@ inject() {
       sleep 3
       restart_postgres QUIT "immediate shutdown"
       ;;
+    overload)
+      echo "offered ${FAULT_RATE}/s for ${FAULT} s: 10x the capacity measured closed loop (${CAPACITY}/s, wrk, 256 connections)"
+      sleep "$FAULT"
+      echo "producer-svc peak RSS $(peak_rss_mib "$producer_pid") MiB at the end of the storm"
+      ;;
   esac
 }
 
@@ -235,6 +265,17 @@ run_scenario() {
   "$BIN_DIR/consumer-svc" seed-stock --sku "$HOT_SKU" --units "$STOCK" >/dev/null
   for sku in SKU-A SKU-B; do "$BIN_DIR/consumer-svc" seed-stock --sku "$sku" --units 100000000 >/dev/null; done
 
+  FAULT_RATE=$RATE CAPACITY=""
+  local concurrency=256 max_pending=100000
+  if [[ $scenario == overload ]]; then
+    CAPACITY=$(measure_capacity)
+    [[ $CAPACITY =~ ^[1-9][0-9]*$ ]] || fail "overload: no capacity figure from wrk (see $LOGS/capacity-wrk.txt)"
+    FAULT_RATE=$((10 * CAPACITY))
+    # Enough connections that the storm reaches the service, and no backlog of loadgen's
+    # own: what it cannot send at once is counted as dropped, so the latencies are the
+    # service's and not loadgen's queue.
+    concurrency=4096 max_pending=4096
+  fi
   start_producer
   start_consumer 0
   start_consumer 1
@@ -245,13 +286,14 @@ run_scenario() {
   cat >"$SCENARIO_DIR/profile.yaml" <<EOF
 phases:
   - { name: before, rate: $RATE, duration_s: $BEFORE }
-  - { name: fault, rate: $RATE, duration_s: $FAULT }
+  - { name: fault, rate: $FAULT_RATE, duration_s: $FAULT }
   - { name: after, rate: $RATE, duration_s: $AFTER }
 mix:
   hot_sku: $HOT_SKU
 EOF
   "$BIN_DIR/loadgen" run --profile "$SCENARIO_DIR/profile.yaml" --target "http://127.0.0.1:$PRODUCER_PORT" \
-    --timeout 15 --results "$SCENARIO_DIR/results.json" >"$LOGS/loadgen.log" 2>&1 &
+    --timeout 15 --concurrency "$concurrency" --max-pending "$max_pending" \
+    --results "$SCENARIO_DIR/results.json" >"$LOGS/loadgen.log" 2>&1 &
   local loadgen=$!
   sleep "$BEFORE"
   # Not in a pipeline: a restarted process must be started by this shell (its pid is kept).
@@ -272,6 +314,7 @@ EOF
   pids=()
   unset SURGE__KAFKA__BOOTSTRAP_SERVERS SURGE__KAFKA__TOPIC SURGE__KAFKA__DLQ_TOPIC SURGE__KAFKA__GROUP_ID SURGE__DATABASE__URL
   python3 scripts/chaos/summary.py row "$scenario" "$SCENARIO_DIR" "$RATE" "$BEFORE" "$FAULT" >>"$OUT/rows.tsv"
+  python3 scripts/chaos/summary.py retry-after "$SCENARIO_DIR" || audit_status=1
   ((audit_status == 0)) || failed+=("$scenario")
 }
 
@@ -283,5 +326,5 @@ done
 
 say "faults survived ($OUT/summary.md)"
 python3 scripts/chaos/summary.py table "$OUT/rows.tsv" | tee "$OUT/summary.md"
-((${#failed[@]} == 0)) || fail "audit failed: ${failed[*]} (see $OUT/<scenario>/audit.txt)"
+((${#failed[@]} == 0)) || fail "failed: ${failed[*]} (see $OUT/<scenario>/audit.txt and the table)"
 echo "chaos: every audit passed"

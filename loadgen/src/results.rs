@@ -66,6 +66,9 @@ pub struct PhaseStats {
     pub statuses: BTreeMap<String, u64>,
     /// Invalid-on-purpose requests answered with a different status than expected.
     pub unexpected_invalid: u64,
+    /// 429 and 503 answers without a `Retry-After` header (the API promises one).
+    #[serde(default)]
+    pub refused_without_retry_after: u64,
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub p99_ms: f64,

@@ -68,6 +68,7 @@ struct PhaseAcc {
     accepted: u64,
     statuses: BTreeMap<String, u64>,
     unexpected_invalid: u64,
+    refused_without_retry_after: u64,
 }
 
 struct SecondAcc {
@@ -114,6 +115,8 @@ struct Outcome {
     /// 0: transport error or timeout; `None`: dropped, never sent.
     status: Option<u16>,
     body: Option<AcceptedBody>,
+    /// The answer carried a `Retry-After` header.
+    retry_after: bool,
     latency: Duration,
     finished: Duration,
 }
@@ -134,6 +137,9 @@ impl Shared {
         );
         let phase = &mut self.phases[o.phase];
         *phase.statuses.entry(status_key).or_default() += 1;
+        if matches!(o.status, Some(429 | 503)) && !o.retry_after {
+            phase.refused_without_retry_after += 1;
+        }
         let sec = &mut self.seconds[second];
         sec.completed += 1;
         let latency_us = (o.latency.as_micros() as u64).clamp(1, 600_000_000);
@@ -202,7 +208,13 @@ impl Shared {
     }
 }
 
-async fn send(client: &reqwest::Client, url: &str, p: &Planned) -> (u16, Option<AcceptedBody>) {
+/// One answer: status (0 for a transport error or timeout), the 202's body, and whether
+/// a `Retry-After` header came with it.
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    p: &Planned,
+) -> (u16, Option<AcceptedBody>, bool) {
     let valid = serde_json::json!({
         "sku": p.sku, "quantity": p.quantity, "customer_id": p.customer_id,
     });
@@ -226,16 +238,17 @@ async fn send(client: &reqwest::Client, url: &str, p: &Planned) -> (u16, Option<
     match request.send().await {
         Ok(response) => {
             let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
             if status == 202 {
                 // Read the body fully so the connection goes back to the pool.
                 let body = response.json::<AcceptedBody>().await.ok();
-                (status, body)
+                (status, body, retry_after)
             } else {
                 let _ = response.bytes().await;
-                (status, None)
+                (status, None, retry_after)
             }
         }
-        Err(_) => (0, None),
+        Err(_) => (0, None, false),
     }
 }
 
@@ -296,6 +309,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
                 accepted: 0,
                 statuses: BTreeMap::new(),
                 unexpected_invalid: 0,
+                refused_without_retry_after: 0,
             })
             .collect(),
         seconds: Vec::new(),
@@ -342,6 +356,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
                     planned,
                     status: None,
                     body: None,
+                    retry_after: false,
                     latency: start.elapsed().saturating_sub(at),
                     finished: start.elapsed(),
                 });
@@ -354,7 +369,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
             (client.clone(), url.clone(), slots.clone(), shared.clone());
         tasks.spawn(async move {
             let permit = slots.acquire_owned().await;
-            let (status, body) = send(&client, &url, &planned).await;
+            let (status, body, retry_after) = send(&client, &url, &planned).await;
             drop(permit);
             let finished = start.elapsed();
             let mut s = shared.lock().expect("stats lock");
@@ -365,6 +380,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
                 planned,
                 status: Some(status),
                 body,
+                retry_after,
                 latency: finished.saturating_sub(at),
                 finished,
             });
@@ -400,6 +416,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
             accepted: acc.accepted,
             statuses: acc.statuses.clone(),
             unexpected_invalid: acc.unexpected_invalid,
+            refused_without_retry_after: acc.refused_without_retry_after,
             p50_ms: ms(&acc.hist, 0.5),
             p90_ms: ms(&acc.hist, 0.9),
             p99_ms: ms(&acc.hist, 0.99),

@@ -38,7 +38,7 @@ impl Default for IngestSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 4096,
-            max_in_flight: 20_000,
+            max_in_flight: 2_048,
             body_read_timeout_ms: 5_000,
             readiness_interval_ms: 1000,
             retry_after_secs: 1,
