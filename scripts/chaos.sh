@@ -24,6 +24,8 @@
 #                    at the same moment; start it again 3 s later
 #   postgres-restart PostgreSQL's fast shutdown (SIGINT), start; 3 s later its immediate
 #                    shutdown (SIGQUIT: crash recovery at the next start), start
+#   postgres-slow    the consumers reach PostgreSQL through a proxy that delays every
+#                    chunk by 200 ms for 15 s (a database that answers, slowly)
 #   overload         10x producer-svc's capacity (measured first with wrk, closed loop, on a
 #                    topic of its own) for the fault phase, 4096 connections; what loadgen
 #                    cannot send at once is dropped on its side; peak RSS from /proc
@@ -35,7 +37,7 @@ set -Eeuo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-ALL_SCENARIOS=(leader-kill controller-kill zombie unreachable producer-kill consumer-kill postgres-restart overload)
+ALL_SCENARIOS=(leader-kill controller-kill zombie unreachable producer-kill consumer-kill postgres-restart postgres-slow overload)
 LONG=0 BIN_DIR="" OUT="" RATE=300 scenarios=()
 while (($#)); do
   case $1 in
@@ -43,7 +45,7 @@ while (($#)); do
     --bin-dir) BIN_DIR=${2:?--bin-dir needs a folder}; shift ;;
     --out) OUT=${2:?--out needs a folder}; shift ;;
     --rate) RATE=${2:?--rate needs a number}; shift ;;
-    -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "chaos: unknown option $1 (see --help)" >&2; exit 2 ;;
     *)
       [[ " ${ALL_SCENARIOS[*]} " == *" $1 "* ]] || { echo "chaos: unknown scenario $1 (known: ${ALL_SCENARIOS[*]})" >&2; exit 2; }
@@ -81,11 +83,12 @@ done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 PRODUCER_PORT=18080
+POSTGRES_PROXY_PORT=15433
 CONSUMER_PORTS=(18081 18082 18083)
 HOT_SKU=FLASH-1
 STOCK=2000
 
-pids=() consumer_pid=() producer_pid="" proxy_pid=()
+pids=() consumer_pid=() producer_pid="" proxy_pid=() postgres_proxy=""
 cleanup() {
   local pid i
   for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; done
@@ -130,7 +133,7 @@ start_producer() {
   pids+=("$producer_pid")
 }
 start_consumer() { # INDEX
-  SURGE__HTTP__PORT=${CONSUMER_PORTS[$1]} "$BIN_DIR/consumer-svc" >>"$LOGS/consumer-$1.log" 2>&1 &
+  SURGE__HTTP__PORT=${CONSUMER_PORTS[$1]} SURGE__DATABASE__URL=$CONSUMER_DATABASE_URL "$BIN_DIR/consumer-svc" >>"$LOGS/consumer-$1.log" 2>&1 &
   consumer_pid[$1]=$!
   pids+=("${consumer_pid[$1]}")
 }
@@ -222,6 +225,13 @@ inject() {
       sleep 3
       restart_postgres QUIT "immediate shutdown"
       ;;
+    postgres-slow)
+      kill -HUP "$postgres_proxy"
+      echo "PostgreSQL answers the consumers 200 ms late per chunk, both ways, for 15 s"
+      sleep 15
+      kill -HUP "$postgres_proxy"
+      echo "PostgreSQL answers at its own speed again"
+      ;;
     overload)
       echo "offered ${FAULT_RATE}/s for ${FAULT} s: 10x the capacity measured closed loop (${CAPACITY}/s, wrk, 256 connections)"
       sleep "$FAULT"
@@ -261,6 +271,15 @@ run_scenario() {
   fi
   export SURGE__KAFKA__BOOTSTRAP_SERVERS="$service_bootstrap" SURGE__KAFKA__TOPIC="$TOPIC" \
     SURGE__KAFKA__DLQ_TOPIC="$TOPIC.dlq" SURGE__KAFKA__GROUP_ID="$group" SURGE__DATABASE__URL="$db_url"
+  CONSUMER_DATABASE_URL=$db_url
+  if [[ $scenario == postgres-slow ]]; then
+    local pg_port=${db_url##*:}
+    pg_port=${pg_port%%/*}
+    python3 scripts/chaos/proxy.py "$POSTGRES_PROXY_PORT:$pg_port" >>"$LOGS/postgres-proxy.log" 2>&1 &
+    postgres_proxy=$!
+    pids+=("$postgres_proxy")
+    CONSUMER_DATABASE_URL=${db_url/:$pg_port\//:$POSTGRES_PROXY_PORT/}
+  fi
   "$BIN_DIR/consumer-svc" migrate >/dev/null
   "$BIN_DIR/consumer-svc" seed-stock --sku "$HOT_SKU" --units "$STOCK" >/dev/null
   for sku in SKU-A SKU-B; do "$BIN_DIR/consumer-svc" seed-stock --sku "$sku" --units 100000000 >/dev/null; done

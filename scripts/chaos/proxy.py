@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""TCP proxies in front of the three Kafka nodes' CLIENT listeners, for the
-`unreachable` scenario of scripts/chaos.sh.
+"""TCP proxies for scripts/chaos.sh: in front of the three Kafka nodes' CLIENT listeners
+(the `unreachable` scenario) or of PostgreSQL (`postgres-slow`).
 
-  proxy.py LISTEN_PORT:TARGET_PORT [...]
+  proxy.py [--slow-ms MS] LISTEN_PORT:TARGET_PORT [...]
 
 Each pair forwards 127.0.0.1:LISTEN_PORT to 127.0.0.1:TARGET_PORT. Control by signals:
 SIGUSR1 black-holes the FIRST pair (its connections stay open, nothing is forwarded
 either way and new ones are accepted and held: a node that is alive but unreachable, as
 behind a dropped route); SIGUSR2 restores it (the held connections are closed, so
-clients reconnect). SIGTERM stops everything.
+clients reconnect). SIGHUP toggles a delay of MS milliseconds (default 200) on every chunk
+the first pair forwards, either way: a server that answers, slowly. SIGTERM stops
+everything.
 """
 import asyncio
 import signal
@@ -19,6 +21,7 @@ class Pair:
     def __init__(self, listen: int, target: int):
         self.listen, self.target = listen, target
         self.cut = False
+        self.delay = 0.0
         self.held: set[asyncio.StreamWriter] = set()
         self.resume = asyncio.Event()
         self.resume.set()
@@ -30,6 +33,8 @@ class Pair:
                 if not data:
                     break
                 await self.resume.wait()
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 if writer.is_closing():
                     break
                 writer.write(data)
@@ -66,12 +71,18 @@ class Pair:
         self.resume.set()
 
 
-async def main(pairs):
+def toggle_slow(pair, seconds):
+    pair.delay = 0.0 if pair.delay else seconds
+    print(f"delay {pair.delay * 1000:.0f} ms", flush=True)
+
+
+async def main(pairs, slow_s):
     servers = [await asyncio.start_server(p.handle, "127.0.0.1", p.listen) for p in pairs]
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGUSR1, pairs[0].black_hole)
     loop.add_signal_handler(signal.SIGUSR2, pairs[0].restore)
+    loop.add_signal_handler(signal.SIGHUP, toggle_slow, pairs[0], slow_s)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     print("proxies ready", flush=True)
@@ -81,10 +92,14 @@ async def main(pairs):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    slow_ms = 200
+    if args[:1] == ["--slow-ms"] and len(args) >= 2:
+        slow_ms, args = int(args[1]), args[2:]
+    if not args:
         sys.exit(__doc__)
     pairs = []
-    for arg in sys.argv[1:]:
+    for arg in args:
         listen, target = arg.split(":")
         pairs.append(Pair(int(listen), int(target)))
-    asyncio.run(main(pairs))
+    asyncio.run(main(pairs, slow_ms / 1000))
