@@ -325,6 +325,11 @@ audit_status=0
 "$BIN/loadgen" audit --results "$RUN/results.json" --sku "$HOT_SKU" --stock "$STOCK" \
   --wait 60 --out "$RUN/audit.json" || audit_status=$?
 
+say "resource requests from the usage Prometheus saw during the run (loadgen recommend)"
+recommend_status=0
+"$BIN/loadgen" recommend --prometheus "$SURGE_PROMETHEUS_URL" --results "$RUN/results.json" \
+  --patch "$RUN/recommended-resources.yaml" | tee "$RUN/recommend.txt" || recommend_status=$?
+
 # --- telemetry: dashboards and one trace, against the live tools -------------------------
 say "every Grafana panel query against Prometheus ($SURGE_PROMETHEUS_URL)"
 dashboards_status=0
@@ -364,6 +369,11 @@ say "report"
   printf 'beside what the HPA algorithm (`autoscaler replay`) decides on the same inputs:\n\n```\n'
   cat "$RUN/replay.txt"
   printf '```\n'
+  printf '\n## Resources: what the pods used\n\n'
+  printf 'Requests and memory limits from the CPU and memory Prometheus recorded over the run (`loadgen recommend`;\n'
+  printf 'the rule is in `loadgen/src/recommend.rs`); the patch is `sale/recommended-resources.yaml`.\n\n```\n'
+  cat "$RUN/recommend.txt"
+  printf '```\n'
   if [[ -n $victims ]]; then
     printf '\nConsumer pod `%s` was deleted halfway through the spike' "$(cat "$victim_file")"
     [[ -s $killed_file ]] && printf ', and `%s` force-deleted (its process SIGKILLed) three quarters through' "$(cat "$killed_file")"
@@ -386,6 +396,7 @@ echo "consumers: minReplicas $min, peak $peak, at the end $last; SuccessfulResca
 ((down_events >= 1)) || problems+=("no SuccessfulRescale event for a scale-in (metrics below target)")
 ((replaced)) || problems+=("the deleted consumer pods were not replaced by the ReplicaSet controller")
 ((dashboards_status == 0)) || problems+=("a dashboard query returned no data or an error")
+((recommend_status == 0)) || problems+=("loadgen recommend found no CPU or memory samples for a service")
 ((trace_status == 0)) || problems+=("the trace in Jaeger is incomplete")
 # The cross-check is printed and reported; a difference is a finding to read, not a
 # failed sale (see docs/decisions.md, "The HPA algorithm as a cross-check").

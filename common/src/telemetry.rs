@@ -222,6 +222,21 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
+/// The Prometheus page: everything recorded, plus the process's own CPU time, resident
+/// memory, open files and threads (`process_*`, the names every Prometheus client library
+/// uses), read at the moment of the scrape. `loadgen recommend` sizes requests from them.
+pub fn render_metrics() -> String {
+    static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+    let handle = metrics_handle();
+    let process = PROCESS.get_or_init(|| {
+        let collector = metrics_process::Collector::default();
+        collector.describe();
+        collector
+    });
+    process.collect();
+    handle.render()
+}
+
 /// JSON lines with the OpenTelemetry trace and span ids of the current span.
 struct JsonWithTrace;
 

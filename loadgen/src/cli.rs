@@ -39,6 +39,10 @@ pub enum Command {
     /// Markdown report with SVG plots from one or more run folders (results.json,
     /// optional hpa-history.jsonl and audit.json); the folder's name is the run's name.
     Report(Report),
+    /// Resource requests and the memory limit per container from the CPU and memory
+    /// usage Prometheus recorded over a run (lower bound, target, upper bound), and the
+    /// patch that applies them.
+    Recommend(Recommend),
 }
 
 /// How a profile is run, whichever way it was given.
@@ -166,6 +170,122 @@ pub struct Report {
     runs: Vec<PathBuf>,
 }
 
+#[derive(clap::Args)]
+pub struct Recommend {
+    /// Prometheus that scraped the services.
+    #[arg(
+        long,
+        env = "SURGE_PROMETHEUS_URL",
+        default_value = "http://127.0.0.1:9090"
+    )]
+    prometheus: String,
+    /// The run's results file: the window is the run's start to its last phase's end.
+    #[arg(long, required_unless_present_all = ["start", "end"])]
+    results: Option<PathBuf>,
+    /// Start of the window, Unix seconds (instead of --results).
+    #[arg(long, requires = "end")]
+    start: Option<f64>,
+    /// End of the window, Unix seconds.
+    #[arg(long, requires = "start")]
+    end: Option<f64>,
+    /// Resolution of the samples, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    step: f64,
+    /// The services, as Prometheus's `job` label names them; the container and the
+    /// Deployment carry the same name.
+    #[arg(long = "job", default_values_t = ["producer-svc".to_owned(), "consumer-svc".to_owned()])]
+    jobs: Vec<String>,
+    /// Also write the patch (a strategic merge patch per Deployment) to this file.
+    #[arg(long)]
+    patch: Option<PathBuf>,
+}
+
+impl Recommend {
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        use crate::prometheus_range::{query_range, Window};
+        use crate::recommend::{bounds, Recommendation, MIN_CPU_CORES, MIN_MEMORY_BYTES};
+        let (start, end) = match (&self.results, self.start, self.end) {
+            (_, Some(start), Some(end)) => (start, end),
+            (Some(path), _, _) => {
+                let results = RunResults::read(path)?;
+                let start = results.started_unix_ms as f64 / 1000.0;
+                let length: f64 = results
+                    .phases
+                    .iter()
+                    .map(|p| p.duration.as_secs_f64())
+                    .sum();
+                (start, start + length)
+            }
+            _ => anyhow::bail!("give --results, or --start and --end"),
+        };
+        anyhow::ensure!(end > start, "the window is empty ({start} to {end})");
+        anyhow::ensure!(self.step > 0.0, "--step must be positive");
+        let window = Window {
+            start,
+            end,
+            step: self.step,
+        };
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        // The rate's range covers several scrapes at any scrape interval up to 10 s.
+        let rate_range = (4.0 * self.step).max(30.0) as u64;
+        let mut recommendations = Vec::new();
+        let mut missing = Vec::new();
+        for job in &self.jobs {
+            let cpu_query =
+                format!(r#"rate(process_cpu_seconds_total{{job="{job}"}}[{rate_range}s])"#);
+            let memory_query = format!(r#"process_resident_memory_bytes{{job="{job}"}}"#);
+            let cpu: Vec<f64> = query_range(&client, &self.prometheus, &cpu_query, window)
+                .await?
+                .into_iter()
+                .flat_map(|s| s.values)
+                .collect();
+            let memory: Vec<f64> = query_range(&client, &self.prometheus, &memory_query, window)
+                .await?
+                .into_iter()
+                .flat_map(|s| s.values)
+                .collect();
+            match (
+                bounds(&cpu, MIN_CPU_CORES),
+                bounds(&memory, MIN_MEMORY_BYTES),
+            ) {
+                (Some(cpu_bounds), Some(memory_bounds)) => recommendations.push(Recommendation {
+                    container: job.clone(),
+                    cpu: cpu_bounds,
+                    memory: memory_bounds,
+                    cpu_samples: cpu.len(),
+                    memory_samples: memory.len(),
+                }),
+                _ => missing.push(job.clone()),
+            }
+        }
+        print!("{}", crate::recommend::table(&recommendations));
+        let source = format!(
+            "{} (Prometheus {}, {:.0} s from {:.0}, step {} s)",
+            self.jobs.join(", "),
+            self.prometheus,
+            end - start,
+            start,
+            self.step
+        );
+        if let Some(path) = &self.patch {
+            std::fs::write(path, crate::recommend::patch(&recommendations, &source))
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("patch: {}", path.display());
+        }
+        if !missing.is_empty() {
+            eprintln!(
+                "no CPU or memory samples in Prometheus for {} in the window: is it scraped \
+                 (job label) and does it export process_cpu_seconds_total?",
+                missing.join(", ")
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
 impl Cli {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
@@ -184,6 +304,7 @@ impl Cli {
                 println!("report: {}", path.display());
                 Ok(ExitCode::SUCCESS)
             }
+            Command::Recommend(a) => a.run().await,
         }
     }
 }

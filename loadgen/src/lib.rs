@@ -16,6 +16,8 @@
 //! - [`json_file`]: reading and writing those JSON files.
 //! - [`report`]: Markdown and SVG plots from one or more runs' folders.
 //! - [`live_metrics`]: the run's numbers on a Prometheus `/metrics` while it lasts.
+//! - [`recommend`]: resource requests from the usage Prometheus saw during a run (the
+//!   VPA recommender's method, the rule in its docs); [`prometheus_range`] reads it.
 //! - [`cli`]: the command line (`main.rs` only parses and calls it).
 
 pub mod audit;
@@ -26,6 +28,8 @@ pub mod json_file;
 pub mod live_metrics;
 pub mod profile;
 pub mod profile_file;
+pub mod prometheus_range;
+pub mod recommend;
 pub mod report;
 pub mod results;
 pub mod runner;

@@ -5,5 +5,5 @@ use actix_web::HttpResponse;
 pub async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(common::telemetry::metrics_handle().render())
+        .body(common::telemetry::render_metrics())
 }

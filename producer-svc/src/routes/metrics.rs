@@ -12,5 +12,5 @@ pub async fn metrics(state: web::Data<IngestState>) -> HttpResponse {
     metrics::gauge!(IN_FLIGHT).set(state.in_flight.current() as f64);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(common::telemetry::metrics_handle().render())
+        .body(common::telemetry::render_metrics())
 }

@@ -43,6 +43,20 @@ async fn metrics_expose_request_durations_outcomes_and_producer_queue() {
 }
 
 #[tokio::test]
+async fn metrics_carry_the_process_cpu_time_and_resident_memory_the_recommender_reads() {
+    let app = spawn_app().await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for series in ["process_cpu_seconds_total", "process_resident_memory_bytes"] {
+        let value = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{series} ")))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+        assert!(value > 0.0, "{series} {value}");
+    }
+}
+
+#[tokio::test]
 async fn unknown_paths_do_not_create_new_metric_series() {
     let app = spawn_app().await;
     for i in 0..5 {
