@@ -16,6 +16,8 @@ use crate::publisher::PublishError;
 pub enum IngestError {
     #[error("content type must be application/json, got {0}")]
     UnsupportedMediaType(String),
+    #[error("request headers exceed {0} bytes")]
+    HeadersTooLarge(usize),
     #[error("request body exceeds {0} bytes")]
     PayloadTooLarge(usize),
     #[error("could not read the request body: {0}")]
@@ -41,6 +43,7 @@ impl IngestError {
     pub fn reason(&self) -> &'static str {
         match self {
             IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
+            IngestError::HeadersTooLarge(_) => "headers_too_large",
             IngestError::PayloadTooLarge(_) => "payload_too_large",
             IngestError::UnreadableBody(_) => "unreadable_body",
             IngestError::BodyReadTimeout(_) => "body_read_timeout",
@@ -60,6 +63,11 @@ impl IngestError {
             IngestError::UnsupportedMediaType(_) => Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
+                self.to_string(),
+            ),
+            IngestError::HeadersTooLarge(_) => Problem::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request-header-fields-too-large",
                 self.to_string(),
             ),
             IngestError::PayloadTooLarge(_) => Problem::new(

@@ -48,6 +48,7 @@ pub struct OrderAccepted {
         (status = 408, description = "the body did not arrive within the body read timeout; the connection is closed", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 431, description = "request headers larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid field values", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "in-flight budget (requests being read or waiting for Kafka) spent; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "not acknowledged by Kafka; see Retry-After. Queue full (`not-acknowledged`): not accepted. Broker unreachable past the delivery timeout (`outcome-unknown`): outcome unknown, the order may still be accepted: retry with the same Idempotency-Key", body = Problem, content_type = "application/problem+json"),
@@ -87,6 +88,7 @@ async fn accept(
     payload: web::Payload,
     state: &IngestState,
 ) -> Result<OrderAccepted, IngestError> {
+    check_header_size(req, state.limits.max_header_bytes)?;
     check_content_type(req)?;
     // The slot is taken before the body is read: a connection trickling its body in holds
     // memory and a worker's attention as surely as one waiting for the broker, and
@@ -114,6 +116,21 @@ async fn accept(
         partition: ack.partition,
         offset: ack.offset,
     })
+}
+
+/// Every header line's name and value together, against `limit`: the head is already
+/// read, but nothing of an oversized one (a huge `tracestate`, say) goes further.
+fn check_header_size(req: &HttpRequest, limit: usize) -> Result<(), IngestError> {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > limit {
+        Err(IngestError::HeadersTooLarge(limit))
+    } else {
+        Ok(())
+    }
 }
 
 /// `application/json` or any `application/*+json`, parameters (charset) ignored.
