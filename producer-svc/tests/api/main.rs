@@ -9,6 +9,7 @@ mod generated_requests;
 mod helpers;
 mod hostile_bodies;
 mod hostile_http;
+mod idle_connections;
 mod observability;
 mod orders;
 mod raw_http;
