@@ -9,6 +9,7 @@ mod generated_requests;
 mod helpers;
 mod hostile_bodies;
 mod hostile_http;
+mod hostile_requests;
 mod idle_connections;
 mod observability;
 mod orders;
