@@ -376,7 +376,10 @@ fn ten_thousand_hostile_requests_get_202_exactly_when_valid_and_only_those_are_p
         sent.get()
     );
     let accepted = accepted.get();
-    eprintln!("{} hostile requests, {accepted} of them valid and accepted", sent.get());
+    eprintln!(
+        "{} hostile requests, {accepted} of them valid and accepted",
+        sent.get()
+    );
     assert!(
         accepted > 1_000 && accepted < sent.get() as i64 - 1_000,
         "the generator's mix is off: {accepted} valid of {}",
