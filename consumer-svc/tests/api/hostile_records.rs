@@ -32,6 +32,10 @@ fn many_headers(n: usize) -> OwnedHeaders {
     headers
 }
 
+/// What the record is, its value and headers, and what must become of it: `Ok(())` an
+/// order row (or, for a reused id, nothing), `Err(kind)` a dead letter of that kind.
+type Hostile<'a> = (&'a str, Vec<u8>, Option<OwnedHeaders>, Result<(), &'a str>);
+
 #[tokio::test]
 async fn hostile_records_are_processed_or_dead_lettered_with_a_reason_and_never_stall_the_partition(
 ) {
@@ -49,8 +53,7 @@ async fn hostile_records_are_processed_or_dead_lettered_with_a_reason_and_never_
     near_1_mb_valid.push(b'}');
     let last = order("FLASH-1", 1);
 
-    // (what, value, headers, expected: Ok(()) = an order row, Err(kind) = a dead letter)
-    let records: Vec<(&str, Vec<u8>, Option<OwnedHeaders>, Result<(), &str>)> = vec![
+    let records: Vec<Hostile> = vec![
         ("a valid order", first.to_json(), None, Ok(())),
         ("nil order_id", event_json(&Uuid::nil().to_string(), "c-nil", 1, now), None, Err("invalid_field")),
         ("max order_id", event_json(&Uuid::max().to_string(), "c-max", 1, now), None, Err("invalid_field")),

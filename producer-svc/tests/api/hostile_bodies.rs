@@ -287,7 +287,9 @@ async fn malformed_or_huge_trace_headers_never_fail_an_order_nor_reach_the_recor
     let big_state = big_members.join(",");
     let many_members: Vec<String> = (0..1500).map(|i| format!("k{i}=v")).collect();
     let many_state = many_members.join(",");
-    let cases: Vec<(&str, Vec<(&str, String)>, bool)> = vec![
+    // (what, request headers, whether the client's trace is continued)
+    type TraceCase<'a> = (&'a str, Vec<(&'a str, String)>, bool);
+    let cases: Vec<TraceCase> = vec![
         (
             "garbage traceparent",
             vec![("traceparent", "garbage".to_owned())],

@@ -410,6 +410,10 @@ async fn http_1_0_gets_its_answer_and_the_connection_closes() {
     let response = connection.response(PROMPT).await.expect("an answer");
     assert_eq!(response.status, 202, "{}", response.head);
     assert!(response.head.starts_with("HTTP/1.0 "), "{}", response.head);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let accepted: serde_json::Value =
+        serde_json::from_slice(&response.body).expect("the 202 body is JSON");
+    assert!(accepted["order_id"].is_string(), "{accepted}");
     assert!(
         connection.closed_within(PROMPT).await,
         "an HTTP/1.0 request without keep-alive leaves the connection open"
