@@ -58,6 +58,20 @@ impl IngestError {
         }
     }
 
+    /// Whether the request's body may still be (partly) on the connection: the error was
+    /// found before the body was read to its end.
+    pub fn leaves_body_unread(&self) -> bool {
+        matches!(
+            self,
+            IngestError::UnsupportedMediaType(_)
+                | IngestError::HeadersTooLarge(_)
+                | IngestError::TooManyInFlight
+                | IngestError::PayloadTooLarge(_)
+                | IngestError::UnreadableBody(_)
+                | IngestError::BodyReadTimeout(_)
+        )
+    }
+
     pub fn to_problem(&self, retry_after_secs: u32) -> Problem {
         match self {
             IngestError::UnsupportedMediaType(_) => Problem::new(

@@ -56,10 +56,10 @@ pub struct OrderAccepted {
 )]
 pub async fn create_order(
     req: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     state: web::Data<IngestState>,
 ) -> HttpResponse {
-    match accept(&req, payload, &state).await {
+    match accept(&req, &mut payload, &state).await {
         Ok(accepted) => {
             metrics::counter!(ACCEPTED).increment(1);
             HttpResponse::Accepted()
@@ -76,16 +76,21 @@ pub async fn create_order(
             } else {
                 tracing::debug!(%error, reason = error.reason(), "order rejected");
             }
-            error
+            let mut response = error
                 .to_problem(state.limits.retry_after_secs)
-                .into_response()
+                .into_response();
+            if error.leaves_body_unread() && !small_declared_body(&req, state.limits.max_body_bytes)
+            {
+                close_leaving_body_unread(&mut response, payload);
+            }
+            response
         }
     }
 }
 
 async fn accept(
     req: &HttpRequest,
-    payload: web::Payload,
+    payload: &mut web::Payload,
     state: &IngestState,
 ) -> Result<OrderAccepted, IngestError> {
     check_header_size(req, state.limits.max_header_bytes)?;
@@ -116,6 +121,36 @@ async fn accept(
         partition: ack.partition,
         offset: ack.offset,
     })
+}
+
+/// Closes the connection after `response` instead of reading the rest of the body.
+///
+/// The trap: actix-http discards a dropped chunked body by reading it to its end, for
+/// as long as the client keeps sending (an endless chunked body keeps the connection
+/// forever), and `Connection: close` on the response does not stop that. A body still
+/// held when the response is written is instead "unread", and the connection is closed
+/// after the response. So the payload is held a moment longer than the handler, by a
+/// task on this worker. A small declared body is cheap to discard and keeps the
+/// connection for the client's next request, so this is only for the others.
+fn close_leaving_body_unread(response: &mut HttpResponse, payload: web::Payload) {
+    response
+        .head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    actix_web::rt::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        drop(payload);
+    });
+}
+
+/// A `Content-Length` no larger than `limit` (and no `Transfer-Encoding`).
+fn small_declared_body(req: &HttpRequest, limit: usize) -> bool {
+    !req.headers().contains_key(header::TRANSFER_ENCODING)
+        && req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .is_some_and(|len| len <= limit)
 }
 
 /// Every header line's name and value together, against `limit`: the head is already
@@ -163,7 +198,7 @@ fn check_content_type(req: &HttpRequest) -> Result<(), IngestError> {
 /// Reads at most `limit` bytes, refusing early when `Content-Length` already says more.
 async fn read_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: &mut web::Payload,
     limit: usize,
 ) -> Result<BytesMut, IngestError> {
     let declared = req
