@@ -91,9 +91,28 @@ pub struct HttpSettings {
     pub workers: usize,
     /// How long a graceful shutdown waits for in-flight requests, in seconds.
     pub shutdown_timeout_secs: u64,
+    /// An idle keep-alive connection is closed after this many seconds without a new
+    /// request; 0 turns keep-alive off.
+    pub keep_alive_secs: u64,
+    /// A new connection's first request head must arrive within this many milliseconds,
+    /// else 408 and the connection is closed (slow-header clients).
+    pub request_head_timeout_ms: u64,
+    /// Open connections per worker thread; beyond it, new connections wait in the backlog.
+    pub max_connections_per_worker: usize,
 }
 
 impl HttpSettings {
+    pub fn keep_alive(&self) -> actix_web::http::KeepAlive {
+        match self.keep_alive_secs {
+            0 => actix_web::http::KeepAlive::Disabled,
+            secs => actix_web::http::KeepAlive::Timeout(std::time::Duration::from_secs(secs)),
+        }
+    }
+
+    pub fn request_head_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.request_head_timeout_ms.max(1))
+    }
+
     pub fn with_port(port: u16) -> Self {
         Self {
             port,
@@ -109,6 +128,9 @@ impl Default for HttpSettings {
             port: 8080,
             workers: 0,
             shutdown_timeout_secs: 30,
+            keep_alive_secs: 5,
+            request_head_timeout_ms: 5000,
+            max_connections_per_worker: 25_000,
         }
     }
 }

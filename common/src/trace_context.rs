@@ -1,6 +1,12 @@
 //! W3C trace context (`traceparent`/`tracestate`) carried in Kafka record headers, so one
 //! trace runs from the HTTP request through the broker into the consumer. (The HTTP side,
 //! reading it from request headers, is in `http_observe`.)
+//!
+//! What a client sent reaches the record only through the propagator: a malformed
+//! `traceparent` is ignored (W3C: start a new trace), a `tracestate` keeps at most the 32
+//! valid list-members OpenTelemetry parses, and on the way into the record it is cut to
+//! [`TRACESTATE_MAX_BYTES`] the way W3C Trace Context asks, so a client cannot make every
+//! record carry kilobytes of someone else's vendor data.
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::Context;
@@ -23,10 +29,46 @@ pub fn extract<H: Headers>(headers: Option<&H>) -> Context {
     }
 }
 
+/// The `tracestate` a record carries at most: the 512 characters W3C Trace Context asks
+/// every platform to propagate.
+pub const TRACESTATE_MAX_BYTES: usize = 512;
+
+/// Largest list-member removed first when a `tracestate` is over the limit (W3C).
+const TRACESTATE_LONG_MEMBER_BYTES: usize = 128;
+
+/// `tracestate` cut to [`TRACESTATE_MAX_BYTES`] as W3C Trace Context § "tracestate
+/// limits" says: first members longer than 128 characters go, then members from the
+/// right (the oldest). `None` when nothing is left.
+pub fn bounded_tracestate(value: &str) -> Option<String> {
+    if value.len() <= TRACESTATE_MAX_BYTES {
+        return (!value.is_empty()).then(|| value.to_owned());
+    }
+    let mut members: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty() && m.len() <= TRACESTATE_LONG_MEMBER_BYTES)
+        .collect();
+    let joined_len = |members: &[&str]| {
+        members.iter().map(|m| m.len()).sum::<usize>() + members.len().saturating_sub(1)
+    };
+    while joined_len(&members) > TRACESTATE_MAX_BYTES {
+        members.pop();
+    }
+    (!members.is_empty()).then(|| members.join(","))
+}
+
 struct HeaderWriter(Option<OwnedHeaders>);
 
 impl Injector for HeaderWriter {
     fn set(&mut self, key: &str, value: String) {
+        let value = if key.eq_ignore_ascii_case("tracestate") {
+            match bounded_tracestate(&value) {
+                Some(value) => value,
+                None => return,
+            }
+        } else {
+            value
+        };
         if let Some(headers) = self.0.take() {
             self.0 = Some(headers.insert(Header {
                 key,
@@ -89,6 +131,22 @@ mod tests {
             span_context.trace_id()
         );
         assert_eq!(back.span().span_context().span_id(), span_context.span_id());
+    }
+
+    #[test]
+    fn a_long_tracestate_loses_its_long_members_first_then_members_from_the_right() {
+        let short: Vec<String> = (0..40).map(|i| format!("k{i}=v{i:0>10}")).collect();
+        let long = format!("big={}", "x".repeat(200));
+        let value = format!("{long},{}", short.join(","));
+        let bounded = bounded_tracestate(&value).expect("members left");
+        assert!(bounded.len() <= TRACESTATE_MAX_BYTES, "{}", bounded.len());
+        assert!(!bounded.contains("big="), "the long member goes first");
+        assert!(
+            bounded.starts_with("k0="),
+            "the leftmost (newest) members stay"
+        );
+        assert_eq!(bounded_tracestate("a=1,b=2").as_deref(), Some("a=1,b=2"));
+        assert_eq!(bounded_tracestate(""), None);
     }
 
     #[test]

@@ -160,6 +160,9 @@ fn http_server(
             .default_service(web::to(unknown_route))
     })
     .listen(listener)?
+    .keep_alive(settings.http.keep_alive())
+    .client_request_timeout(settings.http.request_head_timeout())
+    .max_connections(settings.http.max_connections_per_worker)
     .shutdown_timeout(settings.http.shutdown_timeout_secs)
     .disable_signals();
     if settings.http.workers > 0 {

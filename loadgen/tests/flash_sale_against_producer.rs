@@ -18,6 +18,7 @@ async fn every_202_is_on_the_topic_invalid_requests_get_4xx_and_retries_share_an
         port: 0,
         workers: 2,
         shutdown_timeout_secs: 5,
+        ..Default::default()
     };
     settings.kafka = testkit::kafka::settings(&topic);
     let app = producer_svc::Application::build(settings)

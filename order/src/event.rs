@@ -81,6 +81,28 @@ pub fn decode_event(value: Option<&[u8]>) -> Result<OrderEvent, EventError> {
     }
     let event: OrderEvent =
         serde_json::from_slice(bytes).map_err(|e| EventError::Undecodable(e.to_string()))?;
+    // producer-svc mints UUIDv7 or UUIDv5; the nil and max UUIDs are what a broken or
+    // hostile writer sends, and as a primary key one of them would collect every such
+    // record into one order.
+    if event.order_id.is_nil() || event.order_id.is_max() {
+        return Err(EventError::InvalidField {
+            field: "order_id",
+            detail: format!("{} is not an order id", event.order_id),
+        });
+    }
+    // An offset can put the instant past year 9999 in UTC ("9999-12-31T23:59:59-01:00"),
+    // outside what `time` represents: converting it (as the database driver does) would
+    // panic the worker.
+    if event
+        .accepted_at
+        .checked_to_offset(time::UtcOffset::UTC)
+        .is_none()
+    {
+        return Err(EventError::InvalidField {
+            field: "accepted_at",
+            detail: "lies outside the years 0000-9999 in UTC".to_owned(),
+        });
+    }
     let request = OrderRequest {
         sku: event.sku.clone(),
         quantity: i64::from(event.quantity),
@@ -136,6 +158,56 @@ mod tests {
             decode_event(Some(bad_sku)).unwrap_err().kind(),
             "invalid_field"
         );
+    }
+
+    fn event_json(order_id: &str, accepted_at: &str) -> String {
+        format!(
+            r#"{{"schema":"order.v1","order_id":"{order_id}","sku":"A","quantity":1,"customer_id":"c","accepted_at":"{accepted_at}"}}"#
+        )
+    }
+
+    #[test]
+    fn the_nil_and_max_uuids_are_not_order_ids() {
+        for id in [Uuid::nil(), Uuid::max()] {
+            let error = decode_event(Some(
+                event_json(&id.to_string(), "2026-01-01T00:00:00Z").as_bytes(),
+            ))
+            .unwrap_err();
+            assert_eq!(error.kind(), "invalid_field", "{error}");
+        }
+    }
+
+    #[test]
+    fn accepted_at_must_be_rfc3339_within_years_0000_to_9999() {
+        let id = "0190b2a4-0000-7000-8000-000000000000";
+        for ok in [
+            "9999-12-31T23:59:59Z",
+            "0000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00+23:59",
+        ] {
+            let event = decode_event(Some(event_json(id, ok).as_bytes()));
+            assert!(event.is_ok(), "{ok}: {event:?}");
+        }
+        let past_9999_in_utc =
+            decode_event(Some(event_json(id, "9999-12-31T23:59:59-23:59").as_bytes())).unwrap_err();
+        assert_eq!(past_9999_in_utc.kind(), "invalid_field");
+        for bad in [
+            "-0001-01-01T00:00:00Z",
+            "10000-01-01T00:00:00Z",
+            "2026-01-01",
+            "1767225600",
+            "2026-13-01T00:00:00Z",
+            "",
+        ] {
+            let error = decode_event(Some(event_json(id, bad).as_bytes())).unwrap_err();
+            assert_eq!(error.kind(), "undecodable", "{bad}");
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_in_a_record_are_undecodable() {
+        let twice = br#"{"schema":"order.v1","order_id":"0190b2a4-0000-7000-8000-000000000000","sku":"A","sku":"B","quantity":1,"customer_id":"c","accepted_at":"2026-01-01T00:00:00Z"}"#;
+        assert_eq!(decode_event(Some(twice)).unwrap_err().kind(), "undecodable");
     }
 
     proptest! {

@@ -24,7 +24,8 @@ pub struct OrderRequest {
     /// Units ordered, 1–100.
     #[schema(example = 1, minimum = 1, maximum = 100)]
     pub quantity: i64,
-    /// The ordering customer: 1–128 characters, no control characters. Also the Kafka key.
+    /// The ordering customer: 1–128 bytes of UTF-8 in Unicode NFC, with at least one
+    /// visible character, no control or bidirectional-control characters. Also the Kafka key.
     #[schema(example = "c-42", min_length = 1, max_length = 128)]
     pub customer_id: String,
 }
@@ -82,17 +83,59 @@ fn check_sku(sku: &str, errors: &mut Vec<FieldError>) {
 }
 
 fn check_customer_id(customer_id: &str, errors: &mut Vec<FieldError>) {
-    if customer_id.trim().is_empty()
-        || customer_id.len() > CUSTOMER_ID_MAX_LEN
-        || customer_id.chars().any(char::is_control)
-    {
+    let detail = if customer_id.is_empty() || customer_id.len() > CUSTOMER_ID_MAX_LEN {
+        Some(format!("must be 1-{CUSTOMER_ID_MAX_LEN} bytes of UTF-8"))
+    } else if customer_id.chars().any(char::is_control) {
+        Some("must not contain control characters".to_owned())
+    } else if customer_id.chars().any(is_bidi_control) {
+        Some("must not contain bidirectional control characters".to_owned())
+    } else if customer_id.chars().all(is_invisible) {
+        Some(
+            "must contain a visible character, not only spaces or zero-width characters".to_owned(),
+        )
+    } else if !unicode_normalization::is_nfc(customer_id) {
+        Some("must be in Unicode Normalization Form C (NFC)".to_owned())
+    } else {
+        None
+    };
+    if let Some(detail) = detail {
         errors.push(FieldError {
             field: "customer_id",
-            detail: format!(
-                "must be 1-{CUSTOMER_ID_MAX_LEN} bytes, not blank, without control characters"
-            ),
+            detail,
         });
     }
+}
+
+/// The explicit directional formatting characters (Unicode Bidi_Control): they reorder
+/// how an id is displayed, so two different ids could look alike.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// White space or a Default_Ignorable_Code_Point (Unicode DerivedCoreProperties): what
+/// renders as nothing, or as blank.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
 }
 
 fn check_quantity(quantity: i64, errors: &mut Vec<FieldError>) -> Option<u32> {
@@ -179,6 +222,44 @@ mod tests {
             assert!(request("A", 1, id).validate().is_err(), "{id:?}");
         }
         assert!(request("A", 1, "Zoë 42").validate().is_ok());
+    }
+
+    #[test]
+    fn customer_id_needs_a_visible_character_and_no_bidi_controls() {
+        for id in [
+            "\u{200B}",
+            "\u{200B}\u{200C}\u{200D}",
+            "\u{FEFF}",
+            "\u{202E}\u{2066}",
+            " \u{3164} ",
+            "c-42\u{202E}",
+            "\u{2067}c-42",
+        ] {
+            assert!(request("A", 1, id).validate().is_err(), "{id:?}");
+        }
+        // A joiner inside a visible id is part of how some scripts and emoji are written.
+        assert!(request("A", 1, "c-\u{1F469}\u{200D}\u{1F4BB}")
+            .validate()
+            .is_ok());
+    }
+
+    #[test]
+    fn customer_id_must_be_nfc_so_one_id_has_one_spelling() {
+        let nfc = "Zo\u{EB}";
+        let nfd = "Zoe\u{308}";
+        assert!(request("A", 1, nfc).validate().is_ok());
+        let errors = request("A", 1, nfd).validate().unwrap_err();
+        assert!(errors[0].detail.contains("NFC"), "{errors:?}");
+    }
+
+    #[test]
+    fn customer_id_limit_counts_bytes_and_a_character_across_it_is_refused_whole() {
+        let fits = format!("{}é", "a".repeat(CUSTOMER_ID_MAX_LEN - 2));
+        assert_eq!(fits.len(), CUSTOMER_ID_MAX_LEN);
+        assert!(request("A", 1, &fits).validate().is_ok());
+        let across = format!("{}é", "a".repeat(CUSTOMER_ID_MAX_LEN - 1));
+        assert_eq!(across.len(), CUSTOMER_ID_MAX_LEN + 1);
+        assert!(request("A", 1, &across).validate().is_err());
     }
 
     #[test]

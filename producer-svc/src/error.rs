@@ -16,6 +16,8 @@ use crate::publisher::PublishError;
 pub enum IngestError {
     #[error("content type must be application/json, got {0}")]
     UnsupportedMediaType(String),
+    #[error("request headers exceed {0} bytes")]
+    HeadersTooLarge(usize),
     #[error("request body exceeds {0} bytes")]
     PayloadTooLarge(usize),
     #[error("could not read the request body: {0}")]
@@ -41,6 +43,7 @@ impl IngestError {
     pub fn reason(&self) -> &'static str {
         match self {
             IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
+            IngestError::HeadersTooLarge(_) => "headers_too_large",
             IngestError::PayloadTooLarge(_) => "payload_too_large",
             IngestError::UnreadableBody(_) => "unreadable_body",
             IngestError::BodyReadTimeout(_) => "body_read_timeout",
@@ -55,11 +58,30 @@ impl IngestError {
         }
     }
 
+    /// Whether the request's body may still be (partly) on the connection: the error was
+    /// found before the body was read to its end.
+    pub fn leaves_body_unread(&self) -> bool {
+        matches!(
+            self,
+            IngestError::UnsupportedMediaType(_)
+                | IngestError::HeadersTooLarge(_)
+                | IngestError::TooManyInFlight
+                | IngestError::PayloadTooLarge(_)
+                | IngestError::UnreadableBody(_)
+                | IngestError::BodyReadTimeout(_)
+        )
+    }
+
     pub fn to_problem(&self, retry_after_secs: u32) -> Problem {
         match self {
             IngestError::UnsupportedMediaType(_) => Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
+                self.to_string(),
+            ),
+            IngestError::HeadersTooLarge(_) => Problem::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request-header-fields-too-large",
                 self.to_string(),
             ),
             IngestError::PayloadTooLarge(_) => Problem::new(

@@ -22,6 +22,10 @@ pub struct Settings {
 pub struct IngestSettings {
     /// Largest accepted request body; a valid order is about 100 bytes.
     pub max_body_bytes: usize,
+    /// Largest request head accepted on `POST /v1/orders` (names and values of every
+    /// header line); beyond it, 431. actix-http's own limit (128 KiB, checked only while
+    /// a head is incomplete) lets larger heads through when they arrive in one read.
+    pub max_header_bytes: usize,
     /// Requests being read or waiting for a broker acknowledgement at once; beyond it,
     /// 429. A request takes its slot before its body is read, so slow bodies count.
     pub max_in_flight: usize,
@@ -38,6 +42,7 @@ impl Default for IngestSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 4096,
+            max_header_bytes: 16 * 1024,
             max_in_flight: 2_048,
             body_read_timeout_ms: 5_000,
             readiness_interval_ms: 1000,

@@ -80,6 +80,9 @@ impl Application {
         })
         .listen(listener)?
         .backlog(4096)
+        .keep_alive(settings.http.keep_alive())
+        .client_request_timeout(settings.http.request_head_timeout())
+        .max_connections(settings.http.max_connections_per_worker)
         .shutdown_timeout(settings.http.shutdown_timeout_secs)
         .disable_signals();
         if settings.http.workers > 0 {

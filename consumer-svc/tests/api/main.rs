@@ -8,6 +8,7 @@ mod helpers;
 mod batch_sql;
 mod crash;
 mod dead_letters;
+mod hostile_records;
 mod lookups;
 mod metrics;
 mod migrations;

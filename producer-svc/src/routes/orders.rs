@@ -48,6 +48,7 @@ pub struct OrderAccepted {
         (status = 408, description = "the body did not arrive within the body read timeout; the connection is closed", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 431, description = "request headers larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid field values", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "in-flight budget (requests being read or waiting for Kafka) spent; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "not acknowledged by Kafka; see Retry-After. Queue full (`not-acknowledged`): not accepted. Broker unreachable past the delivery timeout (`outcome-unknown`): outcome unknown, the order may still be accepted: retry with the same Idempotency-Key", body = Problem, content_type = "application/problem+json"),
@@ -55,10 +56,10 @@ pub struct OrderAccepted {
 )]
 pub async fn create_order(
     req: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     state: web::Data<IngestState>,
 ) -> HttpResponse {
-    match accept(&req, payload, &state).await {
+    match accept(&req, &mut payload, &state).await {
         Ok(accepted) => {
             metrics::counter!(ACCEPTED).increment(1);
             HttpResponse::Accepted()
@@ -75,18 +76,24 @@ pub async fn create_order(
             } else {
                 tracing::debug!(%error, reason = error.reason(), "order rejected");
             }
-            error
+            let mut response = error
                 .to_problem(state.limits.retry_after_secs)
-                .into_response()
+                .into_response();
+            if error.leaves_body_unread() && !small_declared_body(&req, state.limits.max_body_bytes)
+            {
+                close_leaving_body_unread(&mut response, payload);
+            }
+            response
         }
     }
 }
 
 async fn accept(
     req: &HttpRequest,
-    payload: web::Payload,
+    payload: &mut web::Payload,
     state: &IngestState,
 ) -> Result<OrderAccepted, IngestError> {
+    check_header_size(req, state.limits.max_header_bytes)?;
     check_content_type(req)?;
     // The slot is taken before the body is read: a connection trickling its body in holds
     // memory and a worker's attention as surely as one waiting for the broker, and
@@ -114,6 +121,51 @@ async fn accept(
         partition: ack.partition,
         offset: ack.offset,
     })
+}
+
+/// Closes the connection after `response` instead of reading the rest of the body.
+///
+/// The trap: actix-http discards a dropped chunked body by reading it to its end, for
+/// as long as the client keeps sending (an endless chunked body keeps the connection
+/// forever), and `Connection: close` on the response does not stop that. A body still
+/// held when the response is written is instead "unread", and the connection is closed
+/// after the response. So the payload is held a moment longer than the handler, by a
+/// task on this worker. A small declared body is cheap to discard and keeps the
+/// connection for the client's next request, so this is only for the others.
+fn close_leaving_body_unread(response: &mut HttpResponse, payload: web::Payload) {
+    response
+        .head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    actix_web::rt::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        drop(payload);
+    });
+}
+
+/// A `Content-Length` no larger than `limit` (and no `Transfer-Encoding`).
+fn small_declared_body(req: &HttpRequest, limit: usize) -> bool {
+    !req.headers().contains_key(header::TRANSFER_ENCODING)
+        && req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .is_some_and(|len| len <= limit)
+}
+
+/// Every header line's name and value together, against `limit`: the head is already
+/// read, but nothing of an oversized one (a huge `tracestate`, say) goes further.
+fn check_header_size(req: &HttpRequest, limit: usize) -> Result<(), IngestError> {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > limit {
+        Err(IngestError::HeadersTooLarge(limit))
+    } else {
+        Ok(())
+    }
 }
 
 /// `application/json` or any `application/*+json`, parameters (charset) ignored.
@@ -146,7 +198,7 @@ fn check_content_type(req: &HttpRequest) -> Result<(), IngestError> {
 /// Reads at most `limit` bytes, refusing early when `Content-Length` already says more.
 async fn read_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: &mut web::Payload,
     limit: usize,
 ) -> Result<BytesMut, IngestError> {
     let declared = req

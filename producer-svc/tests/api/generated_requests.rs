@@ -33,9 +33,44 @@ fn oracle_accepts(body: &[u8]) -> bool {
         .get("customer_id")
         .and_then(Value::as_str)
         .is_some_and(|c| {
-            !c.trim().is_empty() && c.len() <= 128 && !c.chars().any(char::is_control)
+            !c.is_empty()
+                && c.len() <= 128
+                && !c.chars().any(char::is_control)
+                && !c.chars().any(is_bidi_control)
+                && c.chars()
+                    .any(|ch| !ch.is_whitespace() && !is_default_ignorable(ch))
+                && unicode_normalization::is_nfc(c)
         });
     sku_ok && quantity_ok && customer_ok
+}
+
+/// Unicode's Bidi_Control property.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c as u32, 0x061C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069)
+}
+
+/// Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties.txt).
+fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
 }
 
 fn field_value() -> impl Strategy<Value = Value> {

@@ -42,6 +42,7 @@ pub async fn test_settings(partitions: i32) -> Settings {
         port: 0,
         workers: 2,
         shutdown_timeout_secs: 15,
+        ..Default::default()
     };
     settings.kafka = testkit::kafka::settings(&topic);
     settings.ingest.readiness_interval_ms = 200;
