@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{order, Sale};
+use crate::helpers::{order, ConsumerProcess, Sale};
 
 #[tokio::test]
 async fn bad_look_ups_get_problem_json_400_and_404() {
@@ -103,16 +103,19 @@ async fn order_look_ups_under_load_never_starve_the_batch_transactions() {
         .await
         .expect("proxy starts");
     proxy.set_latency(Duration::from_millis(25));
-    let mut settings = sale.settings();
-    settings.database.url = sale.db.url_via(&proxy.addr().to_string());
-    let consumer = crate::helpers::TestConsumer::spawn(settings).await;
+    // A process of its own: the metrics recorder is per process, and the other tests of
+    // this binary (a database outage among them) count their retries in it too.
+    let database_url = sale.db.url_via(&proxy.addr().to_string());
+    let mut consumer =
+        ConsumerProcess::start(&sale, &[("SURGE__DATABASE__URL", &database_url)]).await;
+    let address = format!("http://127.0.0.1:{}", consumer.port);
 
     let stop = Arc::new(AtomicBool::new(false));
     let client = reqwest::Client::new();
     let pollers: Vec<_> = (0..128)
         .map(|_| {
             let (client, stop) = (client.clone(), Arc::clone(&stop));
-            let url = format!("{}/v1/orders/{}", consumer.address, uuid::Uuid::now_v7());
+            let url = format!("{address}/v1/orders/{}", uuid::Uuid::now_v7());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let _ = client.get(&url).send().await;
@@ -124,17 +127,24 @@ async fn order_look_ups_under_load_never_starve_the_batch_transactions() {
 
     sale.publish(&crate::helpers::orders("FLASH-1", 200)).await;
     let applied = sale.wait_for_orders(200, Duration::from_secs(120)).await;
-    let metrics = consumer.get("/metrics").await.text().await.unwrap();
+    let retries = consumer.metric("surge_db_retries_total").await;
     stop.store(true, Ordering::Relaxed);
     for poller in pollers {
         let _ = poller.await;
     }
     assert_eq!(applied, 200);
     assert_eq!(
-        crate::helpers::metric_value(&metrics, "surge_db_retries_total"),
+        retries,
         0.0,
-        "a batch waited behind the look-ups for a connection and went into backoff"
+        "a batch waited behind the look-ups for a connection and went into backoff:\n{}",
+        consumer
+            .logs()
+            .into_iter()
+            .filter(|line| line.contains("batch failed"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     proxy.set_latency(Duration::ZERO);
-    consumer.stop().await.expect("clean stop");
+    consumer.sigterm();
+    assert!(consumer.wait_exit(Duration::from_secs(30)).await.success());
 }
