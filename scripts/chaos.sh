@@ -26,6 +26,9 @@
 #                    shutdown (SIGQUIT: crash recovery at the next start), start
 #   postgres-slow    the consumers reach PostgreSQL through a proxy that delays every
 #                    chunk by 200 ms for 15 s (a database that answers, slowly)
+#   disk-full        the busiest leader's log folder moves onto a tmpfs of its own (the node
+#                    stopped and started again around the move); in the fault it is filled
+#                    to 256 KiB free, the node dies of it, and 15 s later the space comes back
 #   overload         10x producer-svc's capacity (measured first with wrk, closed loop, on a
 #                    topic of its own) for the fault phase, 4096 connections; what loadgen
 #                    cannot send at once is dropped on its side; peak RSS from /proc
@@ -37,7 +40,7 @@ set -Eeuo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-ALL_SCENARIOS=(leader-kill controller-kill zombie unreachable producer-kill consumer-kill postgres-restart postgres-slow overload)
+ALL_SCENARIOS=(leader-kill controller-kill zombie unreachable producer-kill consumer-kill postgres-restart postgres-slow disk-full overload)
 LONG=0 BIN_DIR="" OUT="" RATE=300 scenarios=()
 while (($#)); do
   case $1 in
@@ -45,7 +48,7 @@ while (($#)); do
     --bin-dir) BIN_DIR=${2:?--bin-dir needs a folder}; shift ;;
     --out) OUT=${2:?--out needs a folder}; shift ;;
     --rate) RATE=${2:?--rate needs a number}; shift ;;
-    -h | --help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "chaos: unknown option $1 (see --help)" >&2; exit 2 ;;
     *)
       [[ " ${ALL_SCENARIOS[*]} " == *" $1 "* ]] || { echo "chaos: unknown scenario $1 (known: ${ALL_SCENARIOS[*]})" >&2; exit 2; }
@@ -103,6 +106,7 @@ cleanup() {
   for n in 1 2 3; do
     pid=$(scripts/infra.sh pid "kafka3:kafka3-$n" 2>/dev/null) && kill -CONT "$pid" 2>/dev/null || true
   done
+  restore_node_disk
 }
 trap cleanup EXIT
 
@@ -118,6 +122,60 @@ active_controller() {
     sed -n 's/^LeaderId: *//p'
 }
 node_pid() { scripts/infra.sh pid "kafka3:kafka3-$1"; }
+
+# Until no partition of the cluster lacks a replica in its ISR (a restarted node caught up).
+wait_in_sync() { # SECONDS
+  local deadline=$((SECONDS + $1)) lagging
+  while :; do
+    lagging=$(kafka_tool TopicCommand --bootstrap-server "$BOOTSTRAP" --describe --under-replicated-partitions | grep -c Partition) || true
+    ((lagging == 0)) && return 0
+    ((SECONDS < deadline)) || fail "$lagging partitions still under-replicated after $1 s"
+    sleep 1
+  done
+}
+
+# disk-full: node NODE's log folder (which holds its metadata log too) moves onto a tmpfs
+# DISK_HEADROOM_MB larger than what it holds, while the node is stopped; restore_node_disk
+# moves it back the same way. The tmpfs is the only disk a test may fill on a shared machine.
+DISK_HEADROOM_MB=64 DISK_NODE="" DISK_MOUNT=""
+move_node_to_tmpfs() { # NODE
+  local node=$1 data used_mb
+  data="$SURGE_KAFKA3_RUN/node-$node/data"
+  ! mountpoint -q "$data" || fail "disk-full: $data is a mount point already (an earlier run left it: stop node $node, copy it out, umount it)"
+  scripts/infra.sh program stop "kafka3:kafka3-$node"
+  used_mb=$(du -sm "$data" | cut -f1)
+  mv "$data" "$data.disk"
+  mkdir "$data"
+  if ! mount -t tmpfs -o "size=$((used_mb + DISK_HEADROOM_MB))m,mode=0755" surge-disk-full "$data"; then
+    rmdir "$data"
+    mv "$data.disk" "$data"
+    scripts/infra.sh program start "kafka3:kafka3-$node"
+    fail "disk-full: cannot mount a tmpfs (needs root with CAP_SYS_ADMIN)"
+  fi
+  DISK_NODE=$node DISK_MOUNT=$data
+  cp -a "$data.disk/." "$data/"
+  scripts/infra.sh program start "kafka3:kafka3-$node"
+  wait_in_sync 120
+  # Leadership back to the preferred replicas, so that the node leads its share again.
+  kafka_tool LeaderElectionCommand --bootstrap-server "$BOOTSTRAP" --election-type PREFERRED \
+    --all-topic-partitions >/dev/null || true
+  echo "node $node's log folder is a ${used_mb} + ${DISK_HEADROOM_MB} MB tmpfs ($data)"
+}
+restore_node_disk() {
+  [[ -n $DISK_MOUNT ]] || return 0
+  local data=$DISK_MOUNT node=$DISK_NODE
+  rm -f "$data/filler"
+  scripts/infra.sh program stop "kafka3:kafka3-$node" || true
+  rm -rf "$data.disk"
+  mkdir "$data.disk"
+  cp -a "$data/." "$data.disk/"
+  umount "$data"
+  rmdir "$data"
+  mv "$data.disk" "$data"
+  DISK_MOUNT=""
+  scripts/infra.sh program start "kafka3:kafka3-$node"
+  wait_in_sync 120
+}
 
 wait_http() { # URL SECONDS
   local deadline=$((SECONDS + $2))
@@ -232,6 +290,24 @@ inject() {
       kill -HUP "$postgres_proxy"
       echo "PostgreSQL answers at its own speed again"
       ;;
+    disk-full)
+      pid=$(node_pid "$DISK_NODE")
+      local free_kib
+      free_kib=$(df -Pk "$DISK_MOUNT" | awk 'NR == 2 {print $4}')
+      fallocate -l "$(((free_kib - 256) * 1024))" "$DISK_MOUNT/filler"
+      echo "node $DISK_NODE's log folder filled to $(df -Pk "$DISK_MOUNT" | awk 'NR == 2 {print $4}') KiB free"
+      local t0=$SECONDS
+      while kill -0 "$pid" 2>/dev/null && ((SECONDS - t0 < 15)); do sleep 0.2; done
+      if kill -0 "$pid" 2>/dev/null; then
+        echo "node $DISK_NODE (pid $pid) still runs after 15 s on a full disk"
+      else
+        echo "node $DISK_NODE (pid $pid) stopped after $((SECONDS - t0)) s: $(grep -h -m1 -o 'No space left on device' "$SURGE_KAFKA3_RUN/node-$DISK_NODE/logs/"*.log 2>/dev/null | head -n 1)"
+      fi
+      sleep $((15 - (SECONDS - t0) > 0 ? 15 - (SECONDS - t0) : 0))
+      rm -f "$DISK_MOUNT/filler"
+      scripts/infra.sh program start "kafka3:kafka3-$DISK_NODE"
+      echo "space freed after 15 s; node $DISK_NODE runs again"
+      ;;
     overload)
       echo "offered ${FAULT_RATE}/s for ${FAULT} s: 10x the capacity measured closed loop (${CAPACITY}/s, wrk, 256 connections)"
       sleep "$FAULT"
@@ -279,6 +355,10 @@ run_scenario() {
     postgres_proxy=$!
     pids+=("$postgres_proxy")
     CONSUMER_DATABASE_URL=${db_url/:$pg_port\//:$POSTGRES_PROXY_PORT/}
+  fi
+  if [[ $scenario == disk-full ]]; then
+    move_node_to_tmpfs "$(busiest_leader "$TOPIC")" >"$SCENARIO_DIR/disk.txt"
+    sed 's/^/  /' "$SCENARIO_DIR/disk.txt"
   fi
   "$BIN_DIR/consumer-svc" migrate >/dev/null
   "$BIN_DIR/consumer-svc" seed-stock --sku "$HOT_SKU" --units "$STOCK" >/dev/null

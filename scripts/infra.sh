@@ -159,6 +159,27 @@ cmd_pid() {
   echo "$pid"
 }
 
+# Stops or starts one supervised program: a fault scenario takes a node down to change
+# something under it. `start` returns once supervisord runs it (or is already retrying
+# it); readiness is the caller's to check.
+cmd_program() {
+  local action=${1:-} name=${2:-} state
+  [[ $# -eq 2 && ($action == start || $action == stop) ]] ||
+    die "usage: scripts/infra.sh program start|stop PROGRAM  (a name \`supervisorctl status\` shows, e.g. kafka3:kafka3-2)"
+  supervisor_answers || die "program: nothing runs under $INFRA_DIR"
+  read -r name state <<<"$(program_status "$name")"
+  [[ $name != - ]] || die "program: supervisord has no program $2"
+  case $action:$state in
+    start:RUNNING | start:STARTING | start:BACKOFF | stop:STOPPED | stop:EXITED | stop:FATAL) return 0 ;;
+  esac
+  quiet supervisor_ctl "$action" "$name" || die "program: supervisorctl $action $name failed (output above)"
+  state=$(program_state "$name")
+  case $action:$state in
+    start:RUNNING | start:STARTING | start:BACKOFF | stop:STOPPED | stop:EXITED | stop:FATAL) ;;
+    *) die "program: $name is $state after supervisorctl $action" ;;
+  esac
+}
+
 usage() {
   local s
   cat <<EOF
@@ -174,6 +195,7 @@ Usage:
   scripts/infra.sh kafka-tool CLASS ARGS   run a Kafka tool class with the cached jars; a bare
                                            class name means org.apache.kafka.tools.CLASS
   scripts/infra.sh pid PROGRAM             the pid of one supervised program (kafka3:kafka3-2)
+  scripts/infra.sh program start|stop PROGRAM   start or stop one supervised program
 
 Services (versions: scripts/infra/versions.env):
 EOF
@@ -203,6 +225,7 @@ main() {
     env) cmd_env ;;
     kafka-tool) cmd_kafka_tool "$@" ;;
     pid) cmd_pid "$@" ;;
+    program) cmd_program "$@" ;;
     help | -h | --help) usage ;;
     *)
       usage >&2
