@@ -130,6 +130,9 @@ fi
 log "the real control plane: restart from the cache, every overlay admitted, the lag metric through the aggregator"
 bash scripts/kube-check.sh
 
+log "the Helm chart: lint, every value set validated offline and installed into the control plane, agreement with k8s/overlays/prod"
+bash scripts/helm-check.sh
+
 log "fault scenarios on a three-node Kafka cluster (short): load, one fault each, the audit"
 bash scripts/chaos.sh --bin-dir target/debug --out target/chaos
 

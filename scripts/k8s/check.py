@@ -10,6 +10,11 @@ running it against its negative fixture in scripts/k8s/fixtures/broken-<rule>/.
 Run through scripts/k8s-check.sh, which installs the pinned tools and passes their
 locations. Exit status 0 only when every check passed; the last line is
 `k8s-check: N passed, M failed`.
+
+With --render NAME=FILE (scripts/helm-check.sh) it validates renders made elsewhere
+(`helm template` output) instead: the same rules, as for an overlay, plus the
+`chart-files` check; --broken CHECK[:NAME]=FILE names a render that CHECK must refuse (and
+every other rule pass), which proves the rules bite on that path too.
 """
 
 from __future__ import annotations
@@ -167,6 +172,7 @@ def file_checks(ctx: Context) -> list[Result]:
     out.append(files.check_dashboards(os.path.join(ctx.root, "observability/grafana/dashboards"),
                                       os.path.join(comp, "dashboards"),
                                       os.path.join(comp, "kustomization.yaml")))
+    out.append(files.check_chart_files(ctx.root))
     return out
 
 
@@ -190,6 +196,7 @@ def self_test(ctx: Context) -> list[Result]:
             os.path.join(d, "observability/prometheus/rules"), os.path.join(d, "prometheusrule.yaml")),
         "dashboards": lambda d: files.check_dashboards(os.path.join(d, "source"), os.path.join(d, "dashboards"),
                                                        os.path.join(d, "kustomization.yaml")),
+        "chart-files": lambda d: files.check_chart_files(d, [("source", "copy", (".json", ".yml"))]),
     }
     names = sorted(n for n in os.listdir(fixtures_root) if n.startswith("broken-"))
 
@@ -231,21 +238,63 @@ def self_test(ctx: Context) -> list[Result]:
                 res.fail(f"fixture does not render: {err.splitlines()[0]}")
             else:
                 render = Render(f"fixtures/{n}", "fixture", docs, ctx.external_for(f"fixtures/{n}"))
-                # Fixture runs do not count towards the summary of the real renders.
-                scratch_core, scratch_crd = dict(ctx.kinds_core), dict(ctx.kinds_crd)
-                scratch_cel = dict(schemas.CEL_STATS)
-                for other, fn in ctx.render_checks():
-                    got = fn(render)
-                    if other == check and got.ok:
-                        res.fail(f"check {check} passed its broken fixture")
-                    elif other == check:
-                        res.note = got.problems[0][:140]
-                    elif not got.ok:
-                        res.fail(f"fixture also breaks {other}: {got.problems[0]}")
-                ctx.kinds_core, ctx.kinds_crd = scratch_core, scratch_crd
-                schemas.CEL_STATS.update(scratch_cel)
+                prove_broken(ctx, render, check, res)
         else:
             res.fail(f"fixture names no known check ({check!r})")
+        results.append(res)
+    return results
+
+
+def prove_broken(ctx: Context, render: Render, check: str, res: Result) -> None:
+    """`check` must refuse the broken render and every other rule accept it, so the
+    render proves that one rule, not a side effect."""
+    # Fixture runs do not count towards the summary of the real renders.
+    scratch_core, scratch_crd = dict(ctx.kinds_core), dict(ctx.kinds_crd)
+    scratch_cel = dict(schemas.CEL_STATS)
+    for other, fn in ctx.render_checks():
+        got = fn(render)
+        if other == check and got.ok:
+            res.fail(f"check {check} passed its broken fixture")
+        elif other == check:
+            res.note = got.problems[0][:140]
+        elif not got.ok:
+            res.fail(f"fixture also breaks {other}: {got.problems[0]}")
+    ctx.kinds_core, ctx.kinds_crd = scratch_core, scratch_crd
+    schemas.CEL_STATS.update(scratch_cel)
+
+
+def check_given_renders(ctx: Context, renders: list[str], broken: list[str]) -> list[Result]:
+    """--render / --broken mode: YAML rendered by another tool (helm template)."""
+    results = []
+    for item in renders:
+        name, _, path = item.partition("=")
+        res = Result("render", name)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                docs = load_all(fh)
+        except (OSError, Exception) as e:  # noqa: BLE001 (a YAML error is a failed render)
+            res.fail(f"cannot load {path}: {e}")
+            results.append(res)
+            continue
+        res.examined = len(docs)
+        results.append(res)
+        render = Render(name, "overlay", docs, ctx.external_for(name))
+        for _, fn in ctx.render_checks():
+            results.append(fn(render))
+    results.append(files.check_chart_files(ctx.root))
+    known = dict(ctx.render_checks())
+    for item in broken:
+        spec, _, path = item.partition("=")
+        check, _, name = spec.partition(":")
+        name = name or f"broken/{check}"
+        res = Result("self-test", f"{name} ({check})")
+        res.examined = 1
+        if check not in known:
+            res.fail(f"--broken names no known check ({check!r})")
+        else:
+            with open(path, encoding="utf-8") as fh:
+                render = Render(name, "fixture", load_all(fh), ctx.external_for(name))
+            prove_broken(ctx, render, check, res)
         results.append(res)
     return results
 
@@ -253,7 +302,7 @@ def self_test(ctx: Context) -> list[Result]:
 # ------------------------------------------------------------------------ output
 
 
-def report(results: list[Result], ctx: Context, started: float) -> int:
+def report(results: list[Result], ctx: Context, started: float, label: str = "k8s-check") -> int:
     by_check: dict[str, list[Result]] = {}
     for r in results:
         by_check.setdefault(r.check, []).append(r)
@@ -287,21 +336,30 @@ def report(results: list[Result], ctx: Context, started: float) -> int:
             for p in r.problems:
                 print(f"  FAIL [{r.check}] {r.target}: {p}")
     print(f"\nChecks took {time.monotonic() - started:.1f} s.")
-    print(f"k8s-check: {len(results) - len(failures)} passed, {len(failures)} failed")
+    print(f"{label}: {len(results) - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", required=True)
-    parser.add_argument("--kustomize", required=True)
+    parser.add_argument("--kustomize")
     parser.add_argument("--work", required=True, help="scratch folder (generated test kustomizations)")
     parser.add_argument("--crd", action="append", default=[], help="LABEL=PATH of CRD YAML (file or folder)")
-    parser.add_argument("--compose-schema", required=True)
-    parser.add_argument("--dockerfile-lint", required=True, help="the scripts/k8s/dockerfile-lint binary")
+    parser.add_argument("--compose-schema")
+    parser.add_argument("--dockerfile-lint", help="the scripts/k8s/dockerfile-lint binary")
+    parser.add_argument("--render", action="append", default=[],
+                        help="NAME=FILE: validate this rendered YAML instead of the kustomize targets")
+    parser.add_argument("--broken", action="append", default=[],
+                        help="CHECK[:NAME]=FILE (with --render): a render that CHECK must refuse")
     args = parser.parse_args()
     started = time.monotonic()
     ctx = Context(args)
+    if args.render:
+        return report(check_given_renders(ctx, args.render, args.broken), ctx, started, "renders")
+    for required in ("kustomize", "compose_schema", "dockerfile_lint"):
+        if not getattr(args, required):
+            parser.error(f"--{required.replace('_', '-')} is required (unless --render is given)")
 
     items = targets(ctx)
     results, renders = render_all(ctx, items)

@@ -348,3 +348,29 @@ def check_prometheusrule_sync(rules_dir: str, generated: str) -> Result:
     if actual != expected:
         r.fail(f"stale: does not match {os.path.relpath(rules_dir)}; run scripts/k8s/sync-observability.sh")
     return r
+
+
+def check_chart_files(root: str, copies=None) -> Result:
+    """The Helm chart's copies (charts/surge/files/) of the dashboards and rule files are
+    exactly their sources: the same file names, byte for byte (sync-observability.sh
+    writes them). `copies`: (source folder, copy folder, suffixes), relative to root."""
+    import sync_observability  # noqa: PLC0415 (only this check needs it)
+
+    pairs = copies if copies is not None else sync_observability.CHART_COPIES
+    r = Result("chart-files", "charts/surge/files")
+    for src_rel, dst_rel, suffixes in pairs:
+        src, dst = os.path.join(root, src_rel), os.path.join(root, dst_rel)
+        sources = sorted(f for f in os.listdir(src) if f.endswith(tuple(suffixes))) if os.path.isdir(src) else []
+        copied = sorted(os.listdir(dst)) if os.path.isdir(dst) else []
+        if not sources:
+            r.fail(f"{src_rel}: no source files")
+        for f in sources:
+            r.examined += 1
+            if f not in copied:
+                r.fail(f"{dst_rel}/{f}: missing (source {src_rel}/{f}); run scripts/k8s/sync-observability.sh")
+            elif not filecmp.cmp(os.path.join(src, f), os.path.join(dst, f), shallow=False):
+                r.fail(f"{dst_rel}/{f}: differs from {src_rel}/{f}; run scripts/k8s/sync-observability.sh")
+        for f in copied:
+            if f not in sources:
+                r.fail(f"{dst_rel}/{f}: has no source in {src_rel}; run scripts/k8s/sync-observability.sh")
+    return r
