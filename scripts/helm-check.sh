@@ -19,6 +19,7 @@
 #
 #   bash scripts/helm-check.sh            # everything; fails when the control plane is down
 #   bash scripts/helm-check.sh --offline  # steps 1-4 only (nothing needs to run)
+#   bash scripts/helm-check.sh --build    # only build (or find cached) helm and kustomize
 #
 # The first run builds helm (minutes); later runs are offline up to step 5.
 set -Eeuo pipefail
@@ -39,11 +40,12 @@ trap 'fail "unexpected error at line $LINENO (exit $?): $BASH_COMMAND"' ERR
 now_ms() { date +%s%3N; }
 secs() { local ms=$(($(now_ms) - $1)); printf '%d.%d s' $((ms / 1000)) $((ms % 1000 / 100)); }
 
-offline=0
+offline=0 build_only=0
 for arg in "$@"; do
   case $arg in
     --offline) offline=1 ;;
-    *) fail "unknown argument '$arg' (usage: scripts/helm-check.sh [--offline])" ;;
+    --build) build_only=1 ;;
+    *) fail "unknown argument '$arg' (usage: scripts/helm-check.sh [--offline | --build])" ;;
   esac
 done
 
@@ -78,6 +80,10 @@ if ! "$BIN/kustomize" version 2>/dev/null | grep -qx "$KUSTOMIZE_VERSION"; then
   say "building kustomize $KUSTOMIZE_VERSION (first run only)"
   (cd "$CACHE" && GOBIN="$BIN" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION") ||
     fail "building kustomize failed (output above)"
+fi
+if ((build_only)); then
+  say "helm $HELM_VERSION and kustomize $KUSTOMIZE_VERSION ready in $(secs "$t_build")"
+  exit 0
 fi
 ensure_venv
 crd_args=()

@@ -58,6 +58,7 @@ cleanup() {
   # Services still starting in the background are waited for, so that `down` finds them.
   if [[ -n ${jaeger_job:-} ]]; then wait "$jaeger_job" 2>/dev/null || true; fi
   if [[ -n ${kube_job:-} ]]; then wait "$kube_job" 2>/dev/null || true; fi
+  if [[ -n ${helm_job:-} ]]; then wait "$helm_job" 2>/dev/null || true; fi
   if ((${#started[@]})); then
     # In reverse: the control plane's adapter reads Prometheus.
     local reversed=() i
@@ -77,6 +78,9 @@ jaeger_job=$!
 # The node agent's tests and the demo need the control plane; its cold build overlaps clippy.
 scripts/infra.sh up kube >target/kube-up.log 2>&1 &
 kube_job=$!
+# helm's cold build (minutes) overlaps the tests too; the chart is checked after kube-check.
+bash scripts/helm-check.sh --build >target/helm-build.log 2>&1 &
+helm_job=$!
 eval "$(scripts/infra.sh env)"
 export SURGE_TEST_KAFKA_BOOTSTRAP="$SURGE_KAFKA_BOOTSTRAP"
 export SURGE_TEST_DATABASE_ADMIN_URL="$SURGE_DATABASE_ADMIN_URL"
@@ -131,6 +135,9 @@ log "the real control plane: restart from the cache, every overlay admitted, the
 bash scripts/kube-check.sh
 
 log "the Helm chart: lint, every value set validated offline and installed into the control plane, agreement with k8s/overlays/prod"
+wait "$helm_job" || { cat target/helm-build.log; echo "helm could not be built" >&2; exit 1; }
+helm_job=
+cat target/helm-build.log
 bash scripts/helm-check.sh
 
 log "fault scenarios on a three-node Kafka cluster (short): load, one fault each, the audit"
