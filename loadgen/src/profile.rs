@@ -20,6 +20,11 @@ pub struct Phase {
     /// files written before the flag existed read as `false`.
     #[serde(default)]
     pub hot: bool,
+    /// Every request of this phase opens a connection of its own and closes it after the
+    /// answer: clients reconnecting all at once (devices after a network outage), where
+    /// the server pays a TCP handshake per request. Older results files read as `false`.
+    #[serde(default)]
+    pub reconnect: bool,
 }
 
 /// The mix of requests, shared by every phase. In a profile file every field is
@@ -75,18 +80,21 @@ pub fn flash_sale(
             rate: base_rate,
             duration: scaled(warmup),
             hot: false,
+            reconnect: false,
         },
         Phase {
             name: "spike".into(),
             rate: base_rate * multiplier,
             duration: scaled(spike),
             hot: true,
+            reconnect: false,
         },
         Phase {
             name: "recovery".into(),
             rate: base_rate,
             duration: scaled(cooldown),
             hot: false,
+            reconnect: false,
         },
     ]
 }
@@ -386,6 +394,7 @@ mod tests {
             rate: 500.0,
             duration: Duration::from_secs(2),
             hot,
+            reconnect: false,
         };
         // Named "spike" but not hot, then hot under another name.
         let phases = vec![phase("spike", false), phase("rush", true)];

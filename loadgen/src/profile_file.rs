@@ -4,6 +4,7 @@
 //! phases:
 //!   - { name: baseline, rate: 50, duration_s: 30 }
 //!   - { name: spike, rate: 1000, duration_s: 60, hot: true }
+//!   - { name: storm, rate: 2000, duration_s: 10, reconnect: true }  # a connection per request
 //!   - { name: recovery, rate: 50, duration_s: 60 }
 //! mix:                 # optional, and so is every field in it
 //!   hot_sku: FLASH-1
@@ -72,6 +73,8 @@ struct PhaseEntry {
     duration_s: f64,
     #[serde(default)]
     hot: bool,
+    #[serde(default)]
+    reconnect: bool,
 }
 
 fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ProfileError {
@@ -114,6 +117,7 @@ impl Profile {
                     rate: entry.rate,
                     duration,
                     hot: entry.hot,
+                    reconnect: entry.reconnect,
                 })
             })
             .collect::<Result<Vec<_>, ProfileError>>()?;

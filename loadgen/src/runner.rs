@@ -296,6 +296,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
         .tcp_nodelay(true)
         .timeout(config.timeout)
         .build()?;
+    // No idle connection is kept, so each request of a `reconnect` phase opens its own.
+    let reconnecting = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .tcp_nodelay(true)
+        .timeout(config.timeout)
+        .build()?;
     let url = format!("{}/v1/orders", config.target.trim_end_matches('/'));
     let planner = Planner::new(config.mix.clone(), &config.run_tag, config.seed);
     let shared = Arc::new(Mutex::new(Shared {
@@ -365,8 +371,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
             s.pending += 1;
             live_metrics::set_in_flight(s.pending);
         }
-        let (client, url, slots, shared) =
-            (client.clone(), url.clone(), slots.clone(), shared.clone());
+        let client = if config.phases[phase].reconnect {
+            reconnecting.clone()
+        } else {
+            client.clone()
+        };
+        let (url, slots, shared) = (url.clone(), slots.clone(), shared.clone());
         tasks.spawn(async move {
             let permit = slots.acquire_owned().await;
             let (status, body, retry_after) = send(&client, &url, &planned).await;

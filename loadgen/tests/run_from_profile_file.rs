@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use loadgen::results::RunResults;
-use support::stub_producer;
+use support::{counting_producer, stub_producer};
 
 mod support;
 
@@ -97,4 +97,53 @@ async fn an_invalid_profile_fails_before_sending_and_names_the_field() {
         "{stderr}"
     );
     assert!(!results_written);
+}
+
+/// Runs `phases` (YAML) with the binary against a stub that counts connections.
+async fn connections_opened_by(phases: &str) -> usize {
+    let (target, connections) = counting_producer().await;
+    let dir = std::env::temp_dir().join(testkit::unique_name("loadgen-run"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let profile = dir.join("profile.yaml");
+    std::fs::write(
+        &profile,
+        format!("{phases}mix: {{ invalid_share: 0, retry_share: 0 }}\n"),
+    )
+    .unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg("run")
+        .arg("--profile")
+        .arg(&profile)
+        .args(["--target", &target])
+        .arg("--results")
+        .arg(dir.join("results.json"))
+        .output()
+        .await
+        .expect("loadgen starts");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    connections.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_phase_opens_a_connection_per_request_and_an_ordinary_phase_reuses_them() {
+    let storm = connections_opened_by(
+        "phases:\n  - { name: storm, rate: 40, duration_s: 1, reconnect: true }\n",
+    )
+    .await;
+    let steady =
+        connections_opened_by("phases:\n  - { name: steady, rate: 40, duration_s: 1 }\n").await;
+    assert_eq!(
+        storm, 40,
+        "one connection per request of the reconnect phase"
+    );
+    assert!(
+        steady < 20,
+        "{steady} connections for the 40 requests of an ordinary phase"
+    );
 }

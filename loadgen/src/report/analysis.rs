@@ -548,6 +548,7 @@ mod tests {
             rate,
             duration: Duration::from_secs(1),
             hot,
+            reconnect: false,
         };
         let two_spikes = [
             phase("baseline", 50.0, false),
