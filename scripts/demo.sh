@@ -11,6 +11,11 @@
 #            --use-running-infra  start no infrastructure: use the services that
 #                                 `scripts/infra.sh env` describes, which must answer
 #                                 (e.g. shared by several checkouts, or started by hand)
+#            --profile FILE       another load instead of the flash sale (loadgen/profiles/:
+#                                 log-burst.yaml, iot-fanin.yaml, double-spike.yaml); the pods
+#                                 are deleted in its busiest phase; --quick halves its durations
+#            --stock N            units of the profile's hot SKU (with --profile: default
+#                                 1000000000, every event confirmed, as a sink)
 #
 # Starts Kafka, PostgreSQL, Prometheus, Jaeger and the control plane (scripts/infra.sh
 # up ... kube: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
@@ -30,6 +35,8 @@ QUICK=0
 USE_RUNNING_INFRA=0
 PROFILE=release
 OUT=""
+LOAD_PROFILE=""
+STOCK_OPTION=""
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
@@ -39,8 +46,18 @@ while (($#)); do
       OUT=${2:?--out needs a folder}
       shift
       ;;
+    --profile)
+      LOAD_PROFILE=${2:?--profile needs a file}
+      [[ -f $LOAD_PROFILE ]] || { echo "demo: no profile file $LOAD_PROFILE" >&2; exit 2; }
+      shift
+      ;;
+    --stock)
+      STOCK_OPTION=${2:?--stock needs a number}
+      [[ $STOCK_OPTION =~ ^[0-9]+$ ]] || { echo "demo: --stock must be a whole number" >&2; exit 2; }
+      shift
+      ;;
     -h | --help)
-      sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -65,6 +82,12 @@ if ((QUICK)); then
 else
   WARMUP=20 SPIKE=60 COOLDOWN=40 STOCK=2000 SETTLE_TIMEOUT=360
 fi
+# Another profile: its hot SKU is the one audited, and the pods are deleted in its busiest
+# phase (the first hot one, else the fastest): WARMUP becomes that phase's start, SPIKE its
+# length. Read from loadgen's own plan once the binaries are built (plan_profile below).
+DURATION_SCALE=1
+((QUICK)) && DURATION_SCALE=0.5
+if [[ -n $LOAD_PROFILE ]]; then STOCK=${STOCK_OPTION:-1000000000}; else STOCK=${STOCK_OPTION:-$STOCK}; fi
 
 NAMESPACE=surge-local
 OVERLAY=k8s/overlays/local
@@ -174,6 +197,19 @@ build=(cargo build --locked --workspace --bins)
 "${build[@]}"
 BIN="$ROOT/target/$PROFILE"
 
+if [[ -n $LOAD_PROFILE ]]; then
+  # loadgen checks the file and prints its plan (`--dry-run`): the hot SKU and the phases.
+  plan=$("$BIN/loadgen" run --profile "$LOAD_PROFILE" --duration-scale "$DURATION_SCALE" --dry-run) ||
+    fail "loadgen refused the profile $LOAD_PROFILE (its message is above)"
+  HOT_SKU=$(awk '$1 == "hot_sku" {print $2}' <<<"$plan")
+  read -r WARMUP SPIKE < <(awk '$1 == "phase" {
+      hot = ($6 == "hot" || $7 == "hot")
+      if (hot && !found) { found = 1; s = $3; e = $4 }
+      if (!found && $5 > best) { best = $5; s = $3; e = $4 } }
+    END { printf "%d %d\n", s, e - s }' <<<"$plan")
+  ((SPIKE >= 4)) || fail "the busiest phase of $LOAD_PROFILE lasts under 4 s: too short to delete pods in"
+fi
+
 export SURGE__KAFKA__BOOTSTRAP_SERVERS="$SURGE_KAFKA_BOOTSTRAP"
 export SURGE__DATABASE__URL="$SURGE_DATABASE_URL"
 
@@ -279,10 +315,15 @@ killed_file="$RUN/killed-pod.txt"
 ) &
 pids+=($!)
 
-say "flash sale: $BASE_RATE/s for ${WARMUP}s, $((BASE_RATE * SPIKE_MULTIPLIER))/s for ${SPIKE}s, $BASE_RATE/s for ${COOLDOWN}s, against the producer pod at $PRODUCER"
-"$BIN/loadgen" flash-sale --target "$PRODUCER" \
-  --base-rate "$BASE_RATE" --spike-multiplier "$SPIKE_MULTIPLIER" \
-  --warmup "$WARMUP" --spike "$SPIKE" --cooldown "$COOLDOWN" --hot-sku "$HOT_SKU" \
+if [[ -n $LOAD_PROFILE ]]; then
+  say "profile $LOAD_PROFILE (durations x$DURATION_SCALE, hot SKU $HOT_SKU), against the producer pod at $PRODUCER"
+  load=(run --profile "$LOAD_PROFILE" --duration-scale "$DURATION_SCALE")
+else
+  say "flash sale: $BASE_RATE/s for ${WARMUP}s, $((BASE_RATE * SPIKE_MULTIPLIER))/s for ${SPIKE}s, $BASE_RATE/s for ${COOLDOWN}s, against the producer pod at $PRODUCER"
+  load=(flash-sale --base-rate "$BASE_RATE" --spike-multiplier "$SPIKE_MULTIPLIER"
+    --warmup "$WARMUP" --spike "$SPIKE" --cooldown "$COOLDOWN" --hot-sku "$HOT_SKU")
+fi
+"$BIN/loadgen" "${load[@]}" --target "$PRODUCER" \
   --progress-metrics "http://127.0.0.1:$LAG_EXPORTER_PORT/metrics" \
   --progress-metrics "http://$RECORDER_METRICS/metrics" \
   --metrics-addr "$LOADGEN_METRICS" --results "$RUN/results.json" | tee "$LOGS/loadgen.log"

@@ -82,6 +82,10 @@ pub struct RunOptions {
     /// Serve Prometheus metrics of the run on http://ADDR/metrics while it lasts.
     #[arg(long)]
     metrics_addr: Option<SocketAddr>,
+    /// Print the plan, durations scaled, for scripts (`hot_sku NAME`, then one
+    /// `phase NAME START_S END_S RATE [hot] [reconnect]` line per phase) and send nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// A finite number above zero, for rates, durations and scales (and so never a value
@@ -369,6 +373,10 @@ impl RunOptions {
     /// Runs `profile`, prints the summary and writes the results file.
     async fn execute(self, profile: Profile) -> anyhow::Result<ExitCode> {
         let config = self.config(profile)?;
+        if self.dry_run {
+            print!("{}", plan_lines(&config));
+            return Ok(ExitCode::SUCCESS);
+        }
         println!("{}", describe(&config));
         let metrics = match self.metrics_addr {
             Some(addr) => {
@@ -387,6 +395,26 @@ impl RunOptions {
     }
 }
 
+/// What `--dry-run` prints.
+fn plan_lines(config: &RunConfig) -> String {
+    let mut out = format!("hot_sku {}\n", config.mix.hot_sku);
+    let mut start = 0.0;
+    for p in &config.phases {
+        let end = start + p.duration.as_secs_f64();
+        let flags = [(p.hot, " hot"), (p.reconnect, " reconnect")]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, flag)| *flag)
+            .collect::<String>();
+        out.push_str(&format!(
+            "phase {} {start} {end} {}{flags}\n",
+            p.name, p.rate
+        ));
+        start = end;
+    }
+    out
+}
+
 /// `plan: baseline 50/s × 30s, spike 1000/s × 60s (hot), …; run tag …`
 fn describe(config: &RunConfig) -> String {
     let phases: Vec<String> = config
@@ -398,7 +426,12 @@ fn describe(config: &RunConfig) -> String {
                 p.name,
                 p.rate,
                 p.duration.as_secs_f64(),
-                if p.hot { " (hot)" } else { "" }
+                match (p.hot, p.reconnect) {
+                    (true, true) => " (hot, reconnecting)",
+                    (true, false) => " (hot)",
+                    (false, true) => " (reconnecting)",
+                    (false, false) => "",
+                }
             )
         })
         .collect();
@@ -486,6 +519,35 @@ mod tests {
             .config(Profile::read(&file.profile).expect("flash-sale.yaml"))
             .expect("valid");
         assert_eq!(format!("{from_flags:?}"), format!("{from_file:?}"));
+    }
+
+    #[test]
+    fn the_workload_profiles_parse_and_the_dry_run_prints_their_plan() {
+        let plan = |name: &str| {
+            let path = shipped(name);
+            let Command::Run(file) = parse(&["run", "--profile", path.to_str().unwrap()]) else {
+                panic!("run")
+            };
+            let profile = Profile::read(&file.profile).expect(name);
+            plan_lines(&file.run.config(profile).expect("valid"))
+        };
+        assert_eq!(
+            plan("log-burst.yaml"),
+            "hot_sku LOGS\n\
+             phase trickle 0 20 50\n\
+             phase burst-1 20 35 1000 hot\n\
+             phase trickle-2 35 55 50\n\
+             phase burst-2 55 70 1000 hot\n\
+             phase trickle-3 70 110 50\n"
+        );
+        assert_eq!(
+            plan("iot-fanin.yaml"),
+            "hot_sku READINGS\n\
+             phase steady 0 40 600\n\
+             phase reconnect-storm 40 50 1500 reconnect\n\
+             phase steady-2 50 80 600\n\
+             phase quiet 80 120 50\n"
+        );
     }
 
     #[test]
