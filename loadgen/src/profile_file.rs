@@ -254,7 +254,13 @@ mod tests {
         names.sort();
         assert_eq!(
             names,
-            ["double-spike.yaml", "flash-sale.yaml", "steady-10k.yaml"]
+            [
+                "double-spike.yaml",
+                "flash-sale.yaml",
+                "iot-fanin.yaml",
+                "log-burst.yaml",
+                "steady-10k.yaml"
+            ]
         );
     }
 
