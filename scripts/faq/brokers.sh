@@ -24,26 +24,25 @@ set -Eeuo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/faq/lib.sh
+source scripts/faq/lib.sh
 
 BIN_DIR=target/debug MB=200
 while (($#)); do
   case $1 in
     --bin-dir) BIN_DIR=${2:?--bin-dir needs a folder}; shift ;;
     --mb) MB=${2:?--mb needs a number}; shift ;;
-    -h | --help) sed -n '2,/^set -E/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) print_help; exit 0 ;;
     *) echo "brokers: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 [[ $MB =~ ^[1-9][0-9]*$ ]] || { echo "brokers: --mb takes a positive whole number" >&2; exit 2; }
 
-say() { printf '\n==> %s\n' "$*"; }
-fail() { echo "brokers: $*" >&2; exit 1; }
 
 eval "$(scripts/infra.sh env)"
 scripts/infra.sh status kafka3 >/dev/null || fail "needs the three-node cluster (scripts/infra.sh up kafka3); this script does not start it"
-[[ -x $BIN_DIR/producer-svc ]] || fail "$BIN_DIR/producer-svc is missing (cargo build -p producer-svc, or --bin-dir)"
-BIN_DIR=$(cd "$BIN_DIR" && pwd)
+need_bins producer-svc
 BOOTSTRAP=$SURGE_KAFKA3_BOOTSTRAP
 FIRST=${BOOTSTRAP%%,*}
 TOPIC=faq-reassign-$(date +%Y%m%d%H%M%S)-$$

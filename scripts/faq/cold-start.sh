@@ -16,28 +16,26 @@ set -Eeuo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/faq/lib.sh
+source scripts/faq/lib.sh
 
 BIN_DIR=target/debug ORDERS=200
 while (($#)); do
   case $1 in
     --bin-dir) BIN_DIR=${2:?--bin-dir needs a folder}; shift ;;
     --orders) ORDERS=${2:?--orders needs a number}; shift ;;
-    -h | --help) sed -n '2,/^set -E/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) print_help; exit 0 ;;
     *) echo "cold-start: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 [[ $ORDERS =~ ^[1-9][0-9]*$ ]] || { echo "cold-start: --orders takes a positive whole number" >&2; exit 2; }
 
-fail() { echo "cold-start: $*" >&2; exit 1; }
 
 eval "$(scripts/infra.sh env)"
 scripts/infra.sh status kafka postgres >/dev/null ||
   fail "needs Kafka and PostgreSQL running (scripts/infra.sh up); this script starts neither"
-for b in producer-svc consumer-svc lag-exporter; do
-  [[ -x $BIN_DIR/$b ]] || fail "$BIN_DIR/$b is missing (cargo build -p $b, or --bin-dir)"
-done
-BIN_DIR=$(cd "$BIN_DIR" && pwd)
+need_bins producer-svc consumer-svc lag-exporter
 BOOTSTRAP=$SURGE_KAFKA_BOOTSTRAP
 RUN_ID=$(date +%Y%m%d%H%M%S)-$$
 TOPIC=faq-cold-$RUN_ID
@@ -68,13 +66,6 @@ cleanup() {
 }
 trap cleanup EXIT
 since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }'; }
-wait_http() { # URL SECONDS
-  local deadline=$((SECONDS + $2))
-  until curl -fs -o /dev/null "$1"; do
-    ((SECONDS < deadline)) || fail "$1 not ready after $2 s"
-    sleep 0.05
-  done
-}
 
 for t in "$TOPIC:12" "$TOPIC.dlq:1"; do
   kafka_tool TopicCommand --bootstrap-server "$BOOTSTRAP" --create --topic "${t%:*}" \
@@ -94,7 +85,7 @@ pids+=("$!")
 SURGE__LAG_EXPORTER__PORT=$EXPORTER_PORT SURGE__LAG_EXPORTER__HOST=127.0.0.1 \
   "$BIN_DIR/lag-exporter" >>"$WORK/lag-exporter.log" 2>&1 &
 pids+=("$!")
-wait_http "http://127.0.0.1:$PRODUCER_PORT/readyz" 60
+wait_http "http://127.0.0.1:$PRODUCER_PORT/readyz" 60 0.05
 for ((i = 1; i <= ORDERS; i++)); do
   curl -fsS -X POST "http://127.0.0.1:$PRODUCER_PORT/v1/orders" -H 'content-type: application/json' \
     -d "{\"sku\":\"FAQ-COLD\",\"quantity\":1,\"customer_id\":\"c-$i\"}" >"$WORK/last" || fail "POST $i failed"
@@ -116,7 +107,7 @@ start=$(date +%s.%N)
 SURGE__HTTP__PORT=$CONSUMER_PORT SURGE__DATABASE__URL=$DATABASE_URL \
   "$BIN_DIR/consumer-svc" >>"$WORK/consumer-svc.log" 2>&1 &
 pids+=("$!")
-wait_http "http://127.0.0.1:$CONSUMER_PORT/readyz" 60
+wait_http "http://127.0.0.1:$CONSUMER_PORT/readyz" 60 0.05
 ready=$(since "$start")
 deadline=$((SECONDS + 60))
 until grep -q '"partitions assigned"' "$WORK/consumer-svc.log"; do

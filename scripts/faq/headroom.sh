@@ -15,20 +15,20 @@ set -Eeuo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/faq/lib.sh
+source scripts/faq/lib.sh
 
 CPU=2
 while (($#)); do
   case $1 in
     --cpu) CPU=${2:?--cpu needs a number}; shift ;;
-    -h | --help) sed -n '2,/^set -E/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) print_help; exit 0 ;;
     *) echo "headroom: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 [[ $CPU =~ ^[1-9][0-9]*$ ]] || { echo "headroom: --cpu takes a positive whole number" >&2; exit 2; }
 
-say() { printf '\n==> %s\n' "$*"; }
-fail() { echo "headroom: $*" >&2; exit 1; }
 
 eval "$(scripts/infra.sh env)"
 scripts/infra.sh status kube >/dev/null || fail "needs the local control plane (scripts/infra.sh up kube); this script does not start it"

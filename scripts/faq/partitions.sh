@@ -23,6 +23,8 @@ set -Eeuo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/faq/lib.sh
+source scripts/faq/lib.sh
 
 BIN_DIR=target/debug PARTITIONS=4 EXTRA=2 GROW_TO=6 KEYS=24 KEEP_LOGS=0 ONLY=""
 while (($#)); do
@@ -34,7 +36,7 @@ while (($#)); do
     --keys) KEYS=${2:?}; shift ;;
     --only) ONLY=${2:?--only needs members or keys}; shift ;;
     --keep-logs) KEEP_LOGS=1 ;;
-    -h | --help) sed -n '2,/^set -E/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) print_help; exit 0 ;;
     *) echo "partitions: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -45,16 +47,11 @@ done
 [[ -z $ONLY || $ONLY == members || $ONLY == keys ]] || { echo "partitions: --only takes members or keys" >&2; exit 2; }
 ((GROW_TO > PARTITIONS)) || { echo "partitions: --grow-to must exceed --partitions" >&2; exit 2; }
 
-say() { printf '\n==> %s\n' "$*"; }
-fail() { echo "partitions: $*" >&2; exit 1; }
 
 eval "$(scripts/infra.sh env)"
 scripts/infra.sh status kafka postgres >/dev/null ||
   fail "needs Kafka and PostgreSQL running (scripts/infra.sh up); this script starts neither"
-for b in consumer-svc producer-svc; do
-  [[ -x $BIN_DIR/$b ]] || fail "$BIN_DIR/$b is missing (cargo build -p $b, or --bin-dir)"
-done
-BIN_DIR=$(cd "$BIN_DIR" && pwd)
+need_bins consumer-svc producer-svc
 BOOTSTRAP=$SURGE_KAFKA_BOOTSTRAP
 
 RUN_ID=$(date +%Y%m%d%H%M%S)-$$
@@ -99,13 +96,7 @@ create_topic() { # NAME PARTITIONS
   created_topics+=("$1")
 }
 
-wait_http() { # URL SECONDS
-  local deadline=$((SECONDS + $2))
-  until curl -fs -o /dev/null "$1"; do
-    ((SECONDS < deadline)) || fail "$1 not ready after $2 s (logs: $LOGS, use --keep-logs)"
-    sleep 0.5
-  done
-}
+WAIT_HINT="logs: $LOGS, use --keep-logs"
 
 # ConsumerGroupCommand --describe --members: "CLIENT-ID PARTITIONS" per member, sorted.
 members() {

@@ -14,6 +14,8 @@ set -Eeuo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/faq/lib.sh
+source scripts/faq/lib.sh
 
 BIN_DIR=target/debug RATE=2000 DURATION=10
 while (($#)); do
@@ -21,7 +23,7 @@ while (($#)); do
     --bin-dir) BIN_DIR=${2:?--bin-dir needs a folder}; shift ;;
     --rate) RATE=${2:?}; shift ;;
     --seconds) DURATION=${2:?}; shift ;;
-    -h | --help) sed -n '2,/^set -E/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) print_help; exit 0 ;;
     *) echo "storage: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -30,14 +32,10 @@ for n in "$RATE" "$DURATION"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "storage: --rate and --seconds take positive whole numbers" >&2; exit 2; }
 done
 
-fail() { echo "storage: $*" >&2; exit 1; }
 
 eval "$(scripts/infra.sh env)"
 scripts/infra.sh status kafka >/dev/null || fail "needs Kafka running (scripts/infra.sh up); this script does not start it"
-for b in producer-svc loadgen; do
-  [[ -x $BIN_DIR/$b ]] || fail "$BIN_DIR/$b is missing (cargo build -p $b, or --bin-dir)"
-done
-BIN_DIR=$(cd "$BIN_DIR" && pwd)
+need_bins producer-svc loadgen
 BOOTSTRAP=$SURGE_KAFKA_BOOTSTRAP
 TOPIC=faq-storage-$(date +%Y%m%d%H%M%S)-$$
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/surge-faq-storage.XXXXXX")
