@@ -169,15 +169,17 @@ cmd_program() {
   supervisor_answers || die "program: nothing runs under $INFRA_DIR"
   read -r name state <<<"$(program_status "$name")"
   [[ $name != - ]] || die "program: supervisord has no program $2"
-  case $action:$state in
-    start:RUNNING | start:STARTING | start:BACKOFF | stop:STOPPED | stop:EXITED | stop:FATAL) return 0 ;;
-  esac
+  # Done when the program is where the action leads (BACKOFF: supervisord is retrying it).
+  reached() {
+    case $action:$1 in
+      start:RUNNING | start:STARTING | start:BACKOFF | stop:STOPPED | stop:EXITED | stop:FATAL) return 0 ;;
+      *) return 1 ;;
+    esac
+  }
+  reached "$state" && return 0
   quiet supervisor_ctl "$action" "$name" || die "program: supervisorctl $action $name failed (output above)"
   state=$(program_state "$name")
-  case $action:$state in
-    start:RUNNING | start:STARTING | start:BACKOFF | stop:STOPPED | stop:EXITED | stop:FATAL) ;;
-    *) die "program: $name is $state after supervisorctl $action" ;;
-  esac
+  reached "$state" || die "program: $name is $state after supervisorctl $action"
 }
 
 usage() {
