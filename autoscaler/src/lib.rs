@@ -9,8 +9,10 @@
 //! - [`record`]: the recorder that writes that history while the demo runs, and
 //!   [`hpa_gauges`]: what it read, served under kube-state-metrics' names.
 //! - [`replay`]: the algorithm fed the controller's inputs, compared with its choices.
+//! - [`sale_calendar`]: a calendar of sales whose start is known → the Prometheus rules
+//!   behind the External metric that pre-scales the consumers.
 //!
-//! `main.rs` only parses flags for `record` and `replay`.
+//! `main.rs` only parses flags for `record`, `replay` and `sale-calendar`.
 
 pub mod algorithm;
 pub mod history;
@@ -18,3 +20,4 @@ pub mod hpa_gauges;
 pub mod hpa_spec;
 pub mod record;
 pub mod replay;
+pub mod sale_calendar;

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use autoscaler::{history, hpa_spec, record, replay};
+use autoscaler::{history, hpa_spec, record, replay, sale_calendar};
 use clap::{Parser, Subcommand};
 
 /// The HPA algorithm as a cross-check of the real controller.
@@ -43,6 +43,21 @@ enum Command {
         /// The controller's --horizontal-pod-autoscaler-sync-period, in seconds.
         #[arg(long, default_value_t = 15.0)]
         sync_period: f64,
+    },
+    /// Turn a sale calendar (YAML: sales with a start, replicas, lead_s, hold_s) into
+    /// the Prometheus recording rules that pre-scale the consumers (the External metric
+    /// surge_sale_calendar_replicas).
+    SaleCalendar {
+        /// The calendar; `-` reads standard input.
+        #[arg(long)]
+        file: PathBuf,
+        /// Write a Prometheus Operator PrometheusRule of this name instead of a rule file.
+        #[arg(long)]
+        prometheus_rule: Option<String>,
+        /// Write here (a temporary file renamed into place, so Prometheus never reads
+        /// half a file) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -91,6 +106,11 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
+        Command::SaleCalendar {
+            file,
+            prometheus_rule,
+            out,
+        } => sale_calendar::run(&file, prometheus_rule.as_deref(), out.as_deref())?,
     }
     Ok(())
 }

@@ -57,7 +57,8 @@ class Context:
                                      cache_dir=os.path.join(self.work, "crd-json"))
         self.compose_schema = args.compose_schema
         self.dockerfile_lint = args.dockerfile_lint
-        self.known_metrics = promql.load_known_metrics(os.path.join(HERE, "known-metrics.txt"))
+        self.known_metrics = promql.load_known_metrics(os.path.join(HERE, "known-metrics.txt")) | \
+            promql.recorded_in_rule_files(os.path.join(self.root, "observability/prometheus/rules"))
         with open(os.path.join(HERE, "expected-external.yaml"), encoding="utf-8") as fh:
             self.external_spec = yaml.safe_load(fh) or {}
         self.topics_file = os.path.join(self.root, "k8s/components/strimzi-kafka/topics.yaml")
