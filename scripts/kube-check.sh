@@ -9,7 +9,10 @@
 #   3. external metric: a fresh topic with a known number of records on the real Kafka,
 #      read by the repo's lag-exporter, scraped by the real Prometheus with a `namespace`
 #      label (as the shipped adapter rules need), answers through the aggregator as
-#      kafka_consumergroup_lag with exactly that number.
+#      kafka_consumergroup_lag with exactly that number; the predictive HPA's metrics
+#      answer too: surge_consumergroup_lag_predicted (a flat lag predicts itself) and
+#      surge_sale_calendar_replicas (0: no sale is due). Time to drain needs a group
+#      that commits, so the demo's `--scaling drain-time` run is its live check.
 #
 #   bash scripts/kube-check.sh [--no-restart]
 #
@@ -164,8 +167,8 @@ prometheus_sum() {
     --data-urlencode "query=sum(kafka_consumergroup_lag{namespace=\"$namespace\",consumergroup=\"$group\",topic=\"$topic\"})" |
     python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")'
 }
-external_value() {
-  kubectl get --raw "/apis/external.metrics.k8s.io/v1beta1/namespaces/$namespace/kafka_consumergroup_lag?labelSelector=$(
+external_value() { # [METRIC]
+  kubectl get --raw "/apis/external.metrics.k8s.io/v1beta1/namespaces/$namespace/${1:-kafka_consumergroup_lag}?labelSelector=$(
     python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$selector")" |
     python3 -c 'import json,sys; items=json.load(sys.stdin)["items"]; print(items[0]["value"] if items else "")'
 }
@@ -179,4 +182,13 @@ say "external.metrics.k8s.io: kafka_consumergroup_lag{$selector} in $namespace =
   fail "the external metric is $value, but the topic holds $records records that group $group never consumed"
 [[ $in_prometheus == "$records" ]] || fail "Prometheus has $in_prometheus, the topic holds $records records"
 
-say "all checks passed ($admitted overlays admitted, broken fixtures refused, external metric = $records records of lag)"
+# The recording rules of observability/prometheus/rules/scaling.yml, through the adapter.
+predicted=$(wait_for 90 "the external metrics API did not answer surge_consumergroup_lag_predicted for $selector within 90 s (is observability/prometheus/rules/scaling.yml loaded?)" external_value surge_consumergroup_lag_predicted)
+say "external.metrics.k8s.io: surge_consumergroup_lag_predicted{$selector} in $namespace = $predicted"
+[[ $predicted == "$records" ]] ||
+  fail "the predicted lag is $predicted, but a lag that stays at $records records predicts $records"
+calendar=$(wait_for 60 "the external metrics API did not answer surge_sale_calendar_replicas within 60 s" external_value surge_sale_calendar_replicas)
+say "external.metrics.k8s.io: surge_sale_calendar_replicas{$selector} = $calendar"
+[[ $calendar == 0 ]] || fail "the sale calendar asks for $calendar consumers of group $group, which no calendar names"
+
+say "all checks passed ($admitted overlays admitted, broken fixtures refused, external metric = $records records of lag, predicted the same, calendar 0)"

@@ -5,7 +5,9 @@
 //!
 //! Lag and replicas come from the HPA status history when there is one (it keeps
 //! recording after the load stops, so the drain is visible), else from the lag and
-//! replicas the run scraped each second. The sample in force when the run started is
+//! replicas the run scraped each second. The lag Prometheus recorded (`lag.json`) comes
+//! first when the run has it: an HPA that scales on something else (time to drain)
+//! shows no lag in its status, and the same source for every run keeps them comparable. The sample in force when the run started is
 //! kept, moved to t = 0.
 //!
 //! Two definitions the summary depends on:
@@ -15,6 +17,12 @@
 //!   "back to where it was before the sale" is the comparable moment.
 //! - *scale-in time*: from the end of the spike until the replicas were last back at the
 //!   lowest count seen, for good (the recording ends there or they stay).
+//!
+//! How early the scaling reacted is measured from the *start* of the spike (negative:
+//! before it, as a sale calendar does): the first time the HPA asked for more than the
+//! minimum, the first time the running replicas reached their peak ("enough
+//! consumers"), and the lag's peak. Scale events count each rise and each fall of the
+//! replica count the HPA asked for: more than one of each is flapping.
 
 use crate::audit_file::LatencySummary;
 use crate::profile::{self, Phase};
@@ -60,10 +68,10 @@ impl Series {
     }
 }
 
-/// When something happened after the end of the spike.
+/// When something happened, relative to the spike's end or start (each field says which).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Moment {
-    /// This many seconds after the spike ended (negative: before it ended).
+    /// This many seconds after the reference moment (negative: before it).
     After(f64),
     /// The recording ends before it happened.
     NotWithinRecording,
@@ -94,6 +102,13 @@ pub struct ReplicaSeconds {
     pub window_s: f64,
 }
 
+/// Rises and falls of a replica series.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ScaleEvents {
+    pub up: u32,
+    pub down: u32,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     /// The spike phase's numbers (the first `hot` phase, else the one named `spike`,
@@ -110,6 +125,14 @@ pub struct Summary {
     pub peak_desired: Option<u32>,
     pub min_replicas: Option<u32>,
     pub scale_in: Moment,
+    /// From the spike start: the HPA first asks for more than the minimum.
+    pub first_scale_out: Moment,
+    /// From the spike start: the running replicas first reach their peak.
+    pub enough_replicas: Moment,
+    /// From the spike start: the lag first reaches its maximum.
+    pub lag_peak: Moment,
+    /// Of the replicas the HPA asked for (the running ones without a desired series).
+    pub scale_events: ScaleEvents,
     pub replica_seconds: Option<ReplicaSeconds>,
     /// Rows the audit read, and the second (since start) the last one was processed in.
     pub orders_processed: Option<u64>,
@@ -141,7 +164,7 @@ pub fn series(run: &Run) -> Series {
     let timeline = &results.timeline;
     let answered = || timeline.iter().filter(|s| s.accepted > 0);
 
-    let (lag, replicas_current, replicas_desired) = if run.syncs.is_empty() {
+    let (mut lag, replicas_current, replicas_desired) = if run.syncs.is_empty() {
         (
             timeline
                 .iter()
@@ -167,6 +190,10 @@ pub fn series(run: &Run) -> Series {
             from_start(&|s| Some(f64::from(s.desired))),
         )
     };
+
+    if !run.lag.is_empty() {
+        lag = from_run_start(run.lag.iter().map(|&(ms, v)| (at(ms), v as f64)));
+    }
 
     Series {
         sent: per_second(&sent),
@@ -274,6 +301,34 @@ pub fn summarize(run: &Run, series: &Series) -> Summary {
     let min_replicas = series.replicas_current.iter().map(|p| p.1).reduce(f64::min);
 
     let processed = run.audit.as_ref().map(|a| &a.processed_per_second);
+    let asked = if series.replicas_desired.is_empty() {
+        &series.replicas_current
+    } else {
+        &series.replicas_desired
+    };
+    let since_spike_start = |t: f64| Moment::After(t - spike_start_s);
+    let replicas_peak = max_of(&series.replicas_current);
+    let scaled_out = min_replicas
+        .zip(replicas_peak)
+        .is_some_and(|(lo, hi)| hi > lo);
+    let when_scaled = |found: Option<f64>| match (min_replicas, scaled_out, found) {
+        (None, _, _) => Moment::NoData,
+        (Some(_), false, _) => Moment::NoScaleOut,
+        (Some(_), true, Some(t)) => since_spike_start(t),
+        (Some(_), true, None) => Moment::NotWithinRecording,
+    };
+    let first_scale_out =
+        when_scaled(min_replicas.and_then(|lo| asked.iter().find(|p| p.1 > lo).map(|p| p.0)));
+    let enough_replicas = when_scaled(replicas_peak.and_then(|hi| {
+        series
+            .replicas_current
+            .iter()
+            .find(|p| p.1 >= hi)
+            .map(|p| p.0)
+    }));
+    let lag_peak = max_of(&series.lag)
+        .and_then(|hi| series.lag.iter().find(|p| p.1 >= hi))
+        .map_or(Moment::NoData, |p| since_spike_start(p.0));
     Summary {
         spike: spike.and_then(|i| results.phase_stats.get(i).cloned()),
         spike_start_s,
@@ -291,6 +346,10 @@ pub fn summarize(run: &Run, series: &Series) -> Summary {
         peak_desired: max_of(&series.replicas_desired).map(|v| v as u32),
         min_replicas: min_replicas.map(|v| v as u32),
         scale_in: scale_in(&series.replicas_current, spike_end_s),
+        first_scale_out,
+        enough_replicas,
+        lag_peak,
+        scale_events: scale_events(asked),
         replica_seconds: replica_seconds(&series.replicas_current),
         orders_processed: run.audit.as_ref().map(|a| a.rows),
         last_processed_s: processed
@@ -314,6 +373,19 @@ pub fn scale_in(current: &Points, spike_end_s: f64) -> Moment {
                 Moment::After(p.0 - spike_end_s)
             }),
     }
+}
+
+/// Each rise and each fall between consecutive samples.
+pub fn scale_events(replicas: &Points) -> ScaleEvents {
+    let mut events = ScaleEvents::default();
+    for pair in replicas.windows(2) {
+        if pair[1].1 > pair[0].1 {
+            events.up += 1;
+        } else if pair[1].1 < pair[0].1 {
+            events.down += 1;
+        }
+    }
+    events
 }
 
 /// Replicas × seconds from t = 0 to the last sample, each sample holding until the next.
@@ -381,6 +453,7 @@ mod tests {
                 ..RunResults::default()
             },
             syncs,
+            lag: Vec::new(),
             audit: None,
         }
     }
@@ -428,6 +501,15 @@ mod tests {
     }
 
     #[test]
+    fn the_lag_prometheus_recorded_comes_before_the_hpa_status() {
+        let mut r = run(vec![sync(-1000, Some(7), 1, 1), sync(1000, Some(10), 1, 3)]);
+        r.lag = vec![(START - 2000, 3), (START + 500, 30), (START + 2500, 60)];
+        let s = series(&r);
+        assert_eq!(s.lag, vec![(0.0, 3.0), (0.5, 30.0), (2.5, 60.0)]);
+        assert_eq!(s.replicas_desired, vec![(0.0, 1.0), (1.0, 3.0)]);
+    }
+
+    #[test]
     fn without_an_hpa_history_the_scraped_seconds_are_used() {
         let mut r = run(Vec::new());
         r.results.timeline[1].lag = Some(40);
@@ -458,6 +540,12 @@ mod tests {
         assert_eq!(summary.peak_replicas, Some(4));
         assert_eq!(summary.min_replicas, Some(1));
         assert_eq!(summary.scale_in, Moment::After(9.0));
+        // Spike starts at 2 s; desired rose to 4 at 3 s, current reached 4 at 5 s, and
+        // the lag peaked at 5 s.
+        assert_eq!(summary.first_scale_out, Moment::After(1.0));
+        assert_eq!(summary.enough_replicas, Moment::After(3.0));
+        assert_eq!(summary.lag_peak, Moment::After(3.0));
+        assert_eq!(summary.scale_events, ScaleEvents { up: 1, down: 1 });
         assert_eq!((summary.spike_start_s, summary.spike_end_s), (2.0, 5.0));
         assert_eq!(summary.peak_accepted_per_s, 7);
         assert_eq!(
@@ -483,6 +571,32 @@ mod tests {
     fn replicas_that_never_rose_did_not_scale_out() {
         let points = vec![(0.0, 2.0), (5.0, 2.0)];
         assert_eq!(scale_in(&points, 3.0), Moment::NoScaleOut);
+        let r = run(vec![sync(0, Some(0), 2, 2), sync(6000, Some(50), 2, 2)]);
+        let summary = summarize(&r, &series(&r));
+        assert_eq!(summary.first_scale_out, Moment::NoScaleOut);
+        assert_eq!(summary.enough_replicas, Moment::NoScaleOut);
+        assert_eq!(summary.scale_events, ScaleEvents::default());
+    }
+
+    #[test]
+    fn a_scale_out_before_the_spike_reads_as_negative_and_flapping_is_counted() {
+        // A sale calendar asks for 4 a second before the spike (at 2 s); the HPA then
+        // drops to 2, rises to 4 again and comes back to 1.
+        let r = run(vec![
+            sync(0, Some(0), 1, 1),
+            sync(1000, Some(0), 1, 4),
+            sync(1500, Some(0), 4, 4),
+            sync(3000, Some(400), 4, 2),
+            sync(4000, Some(900), 2, 4),
+            sync(6000, Some(10), 4, 1),
+            sync(8000, Some(0), 1, 1),
+        ]);
+        let summary = summarize(&r, &series(&r));
+        assert_eq!(summary.first_scale_out, Moment::After(-1.0));
+        assert_eq!(summary.enough_replicas, Moment::After(-0.5));
+        assert_eq!(summary.lag_peak, Moment::After(2.0));
+        assert_eq!(summary.scale_events, ScaleEvents { up: 2, down: 2 });
+        assert_eq!(Moment::After(-1.0).to_string(), "-1 s");
     }
 
     #[test]

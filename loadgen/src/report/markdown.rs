@@ -100,6 +100,16 @@ fn run_section(section: &Section<'_>) -> String {
     );
     let _ = writeln!(
         out,
+        "- from the spike start (at {:.0} s; negative: before it): first scale-out {}, peak replicas running {}, lag peak {}",
+        s.spike_start_s, s.first_scale_out, s.enough_replicas, s.lag_peak
+    );
+    let _ = writeln!(
+        out,
+        "- scale events (changes of the replicas the HPA asked for): {} up, {} down",
+        s.scale_events.up, s.scale_events.down
+    );
+    let _ = writeln!(
+        out,
         "- replicas back at the minimum, after the spike end: {}",
         s.scale_in
     );
@@ -175,7 +185,7 @@ fn run_section(section: &Section<'_>) -> String {
 /// One row per number, one column per run.
 pub fn comparison_table(names: &[String], summaries: &[&Summary]) -> String {
     type Row = (&'static str, fn(&Summary) -> String);
-    let rows: [Row; 14] = [
+    let rows: [Row; 18] = [
         ("spike target req/s", |s| {
             s.spike
                 .as_ref()
@@ -197,9 +207,19 @@ pub fn comparison_table(names: &[String], summaries: &[&Summary]) -> String {
                 .map_or("–".into(), |p| format!("{:.2}", p.p99_ms))
         }),
         ("peak 202/s", |s| s.peak_accepted_per_s.to_string()),
+        ("spike start → first scale-out", |s| {
+            s.first_scale_out.to_string()
+        }),
+        ("spike start → peak replicas running", |s| {
+            s.enough_replicas.to_string()
+        }),
+        ("spike start → lag peak", |s| s.lag_peak.to_string()),
         ("max lag", |s| opt(s.max_lag)),
         ("drain time", |s| s.drain.to_string()),
         ("peak replicas", |s| opt(s.peak_replicas)),
+        ("scale events up / down", |s| {
+            format!("{} / {}", s.scale_events.up, s.scale_events.down)
+        }),
         ("back at minimum replicas", |s| s.scale_in.to_string()),
         ("replica-seconds", |s| {
             s.replica_seconds.map_or("–".into(), |r| {
@@ -258,7 +278,7 @@ fn started(unix_ms: u128) -> String {
 mod tests {
     use super::*;
     use crate::audit_file::{AuditFile, CheckResult, SaleCounts};
-    use crate::report::analysis::{Moment, ReplicaSeconds};
+    use crate::report::analysis::{Moment, ReplicaSeconds, ScaleEvents};
     use crate::results::{PhaseStats, RunResults};
 
     fn summary(drain: f64) -> Summary {
@@ -281,6 +301,10 @@ mod tests {
             peak_desired: Some(6),
             min_replicas: Some(1),
             scale_in: Moment::NotWithinRecording,
+            first_scale_out: Moment::After(-4.0),
+            enough_replicas: Moment::After(drain / 2.0),
+            lag_peak: Moment::After(drain),
+            scale_events: ScaleEvents { up: 2, down: 1 },
             replica_seconds: Some(ReplicaSeconds {
                 total: 700.0,
                 above_min: 500.0,
@@ -302,6 +326,10 @@ mod tests {
         );
         assert!(table.starts_with("| | `upstream` | `partition-aware` |\n|---|---:|---:|\n"));
         assert!(table.contains("| drain time | 40 s | 12 s |"), "{table}");
+        assert!(table.contains("| spike start → first scale-out | -4 s | -4 s |"));
+        assert!(table.contains("| spike start → peak replicas running | 20 s | 6 s |"));
+        assert!(table.contains("| spike start → lag peak | 40 s | 12 s |"));
+        assert!(table.contains("| scale events up / down | 2 / 1 | 2 / 1 |"));
         assert!(table.contains("| spike POST→202 p99 ms | 12.35 | 12.35 |"));
         assert!(table.contains(
             "| back at minimum replicas | not within the recording | not within the recording |"
@@ -328,6 +356,7 @@ mod tests {
                 ..RunResults::default()
             },
             syncs: Vec::new(),
+            lag: Vec::new(),
             audit: Some(AuditFile {
                 passed: false,
                 checks: vec![CheckResult {

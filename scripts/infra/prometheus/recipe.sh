@@ -7,6 +7,9 @@ readonly PROMETHEUS_PORT
 readonly PROM_RECIPE="$RECIPES_DIR/prometheus"
 readonly PROM_RUN="$RUN_DIR/prometheus"
 readonly PROM_RULES_DIR="$REPO_ROOT/observability/prometheus/rules"
+# Rules a run adds while Prometheus runs (the demo's sale calendar): written there,
+# then POST /-/reload.
+readonly PROM_RUNTIME_RULES_DIR="$PROM_RUN/rules"
 
 prometheus_bin() {
   command -v prometheus 2>/dev/null || { [[ -x /usr/bin/prometheus ]] && printf '/usr/bin/prometheus'; }
@@ -28,7 +31,7 @@ prometheus_ensure_installed() {
 prometheus_prepare() {
   require_free_ports prometheus "$PROMETHEUS_PORT"
   prometheus_ensure_installed
-  mkdir -p "$PROM_RUN/data" "$PROM_RUN/targets"
+  mkdir -p "$PROM_RUN/data" "$PROM_RUN/targets" "$PROM_RUNTIME_RULES_DIR"
   local job port
   for job in producer-svc:8080 consumer-svc:8081; do
     port=${job#*:}
@@ -39,7 +42,8 @@ prometheus_prepare() {
     mv -f "$PROM_RUN/targets/.$job.json.tmp" "$PROM_RUN/targets/$job.json"
   done
   render "$PROM_RECIPE/prometheus.yml.in" "$PROM_RUN/prometheus.yml" \
-    PORT="$PROMETHEUS_PORT" TARGETS_DIR="$PROM_RUN/targets" RULES_DIR="$PROM_RULES_DIR"
+    PORT="$PROMETHEUS_PORT" TARGETS_DIR="$PROM_RUN/targets" RULES_DIR="$PROM_RULES_DIR" \
+    RUNTIME_RULES_DIR="$PROM_RUNTIME_RULES_DIR"
   if command -v promtool >/dev/null 2>&1; then
     quiet promtool check config "$PROM_RUN/prometheus.yml" ||
       die "prometheus: the generated configuration (or a rule file in $PROM_RULES_DIR) is invalid, see above"
@@ -59,6 +63,7 @@ prometheus_env() {
   cat <<ENV
 SURGE_PROMETHEUS_URL=http://$HOST:$PROMETHEUS_PORT
 SURGE_PROMETHEUS_TARGETS_DIR=$PROM_RUN/targets
+SURGE_PROMETHEUS_RULES_DIR=$PROM_RUNTIME_RULES_DIR
 ENV
 }
 
