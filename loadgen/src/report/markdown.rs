@@ -185,7 +185,7 @@ fn run_section(section: &Section<'_>) -> String {
 /// One row per number, one column per run.
 pub fn comparison_table(names: &[String], summaries: &[&Summary]) -> String {
     type Row = (&'static str, fn(&Summary) -> String);
-    let rows: [Row; 18] = [
+    let rows: [Row; 19] = [
         ("spike target req/s", |s| {
             s.spike
                 .as_ref()
@@ -231,6 +231,11 @@ pub fn comparison_table(names: &[String], summaries: &[&Summary]) -> String {
                 .map_or("–".into(), |r| format!("{:.0}", r.above_min))
         }),
         ("orders processed", |s| opt(s.orders_processed)),
+        ("end-to-end p50 ms", |s| {
+            s.end_to_end
+                .as_ref()
+                .map_or("–".into(), |e| format!("{:.1}", e.p50_ms))
+        }),
         ("end-to-end p99 ms", |s| {
             s.end_to_end
                 .as_ref()
