@@ -466,7 +466,7 @@ if [[ $SCALING == reactive ]]; then
     --sync-period "$HPA_SYNC_PERIOD" | tee "$RUN/replay.txt" || replay_status=$?
 else
   # docs/decisions.md, "The replay models the lag HPA only".
-  echo "not cross-checked: autoscaler replay models the one-metric lag HPA, and --scaling $SCALING has $metrics metric(s) of other kinds" |
+  echo "not cross-checked: autoscaler replay models the HPA on the lag alone, and the --scaling $SCALING HPA has other metrics ($(hpa_field '.spec.metrics[*].external.metric.name'))" |
     tee "$RUN/replay.txt"
 fi
 
