@@ -453,10 +453,10 @@ pids=()
 
 # The group's lag as Prometheus recorded it, from the load's start to now, one point a
 # second: the report's lag for every --scaling (the drain-time HPA shows no lag).
-started_s=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["started_unix_ms"] / 1000)' "$RUN/results.json")
+from_s=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["started_unix_ms"] / 1000 - 10)' "$RUN/results.json")
 curl -fsS -G "$SURGE_PROMETHEUS_URL/api/v1/query_range" \
   --data-urlencode 'query=sum(kafka_consumergroup_lag{consumergroup="orders-processor",topic="orders"})' \
-  --data-urlencode "start=$(python3 -c "print($started_s - 10)")" --data-urlencode "end=$(date +%s)" \
+  --data-urlencode "start=$from_s" --data-urlencode "end=$(date +%s)" \
   --data-urlencode step=1 >"$RUN/lag.json" || fail "Prometheus did not answer the lag range query"
 
 replay_status=0

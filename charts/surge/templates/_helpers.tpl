@@ -180,3 +180,11 @@ SURGE__SHUTDOWN__BUDGET_SECS: {{ $v.shutdownBudgetSeconds | quote }}
 {{ $k }}: {{ $val | toString | quote }}
 {{- end }}
 {{- end -}}
+
+{{/* The selector of each consumer-group metric the HPA reads (the adapter's labels). */}}
+{{- define "surge.consumerGroupSelector" -}}
+selector:
+  matchLabels:
+    consumergroup: {{ .Values.kafka.groupId }}
+    topic: {{ .Values.kafka.topic }}
+{{- end }}

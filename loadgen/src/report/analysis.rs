@@ -7,8 +7,8 @@
 //! recording after the load stops, so the drain is visible), else from the lag and
 //! replicas the run scraped each second. The lag Prometheus recorded (`lag.json`) comes
 //! first when the run has it: an HPA that scales on something else (time to drain)
-//! shows no lag in its status, and the same source for every run keeps them comparable. The sample in force when the run started is
-//! kept, moved to t = 0.
+//! shows no lag in its status, and the same source for every run keeps them comparable.
+//! The sample in force when the run started is kept, moved to t = 0.
 //!
 //! Two definitions the summary depends on:
 //! - *drain time*: from the end of the spike until the lag is back to its pre-spike
