@@ -4,6 +4,9 @@ use clap::Parser as _;
 use consumer_svc::cli::{self, Cli};
 use consumer_svc::Settings;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let command = Cli::parse().command();

@@ -3,6 +3,9 @@
 use clap::Parser;
 use producer_svc::{Application, Settings};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// surge ingest: accepts orders over HTTP and publishes them to Kafka.
 #[derive(Parser)]
 #[command(
