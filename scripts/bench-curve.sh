@@ -20,6 +20,7 @@
 set -Eeuo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+source scripts/bench/lib.sh
 
 RATES="10 100 1000 5000 10000 20000"
 PHASE_SECONDS=10
@@ -43,9 +44,8 @@ mkdir -p "$RUN"
 
 infra_started=()
 scripts/infra.sh status kafka | grep -q ' running ' || infra_started+=(kafka)
-producer_pid=
 cleanup() {
-  [[ -n $producer_pid ]] && kill -TERM "$producer_pid" 2>/dev/null && wait "$producer_pid" 2>/dev/null
+  stop_producer
   ((${#infra_started[@]})) && scripts/infra.sh down "${infra_started[@]}"
   true
 }
@@ -62,17 +62,8 @@ for b in producer-svc loadgen; do
 done
 
 topic="bench-curve-$(date +%s)"
-scripts/infra.sh kafka-tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$SURGE_KAFKA_BOOTSTRAP" \
-  --create --topic "$topic" --partitions 12 --replication-factor 1 >/dev/null
-SURGE__HTTP__PORT=$PORT SURGE__HTTP__HOST=127.0.0.1 SURGE__KAFKA__TOPIC="$topic" \
-  SURGE__LOG__LEVEL=warn "$BIN_DIR/producer-svc" >"$RUN/producer-svc.log" 2>&1 &
-producer_pid=$!
-for _ in $(seq 2000); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/readyz" && break; sleep 0.005; done
-curl -fs -o /dev/null "http://127.0.0.1:$PORT/readyz" || {
-  cat "$RUN/producer-svc.log" >&2
-  echo "bench-curve: producer-svc never became ready" >&2
-  exit 1
-}
+create_bench_topic "$topic"
+start_producer "$BIN_DIR/producer-svc" "$PORT" "$topic" "$RUN/producer-svc.log"
 
 # run_rate NAME RATE SECONDS: one loadgen run of one phase; results in $RUN/NAME.json.
 run_rate() {
