@@ -288,6 +288,95 @@ pub fn progress_readings(text: &str) -> (Option<i64>, Option<u32>) {
     (lag, replicas)
 }
 
+/// What the schedule needs to send the planned requests (see `run`).
+struct Schedule {
+    phases: Vec<Phase>,
+    start: Instant,
+    max_pending: usize,
+    client: reqwest::Client,
+    reconnecting: reqwest::Client,
+    url: String,
+    shared: Arc<Mutex<Shared>>,
+    slots: Arc<Semaphore>,
+}
+
+impl Schedule {
+    /// Sends each planned request at its time, spawned on the current runtime whether or
+    /// not earlier ones have finished; blocks until the last is sent and returns the
+    /// tasks still running.
+    fn run(self, planner: Planner) -> tokio::task::JoinSet<()> {
+        let Schedule {
+            phases,
+            start,
+            max_pending,
+            client,
+            reconnecting,
+            url,
+            shared,
+            slots,
+        } = self;
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut current_phase = None;
+        for (at, phase, planned) in profile::plan(&phases, planner) {
+            if let Some(wait) = at.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            if current_phase != Some(phase) {
+                current_phase = Some(phase);
+                live_metrics::set_target_rate(phases[phase].rate);
+            }
+            {
+                let mut s = shared.lock().expect("stats lock");
+                s.phases[phase].sent += 1;
+                if let Some(key) = &planned.idempotency_key {
+                    *s.key_sends.entry(key.clone()).or_default() += 1;
+                }
+                if s.pending >= max_pending {
+                    s.record(Outcome {
+                        phase,
+                        planned,
+                        status: None,
+                        body: None,
+                        retry_after: false,
+                        latency: start.elapsed().saturating_sub(at),
+                        finished: start.elapsed(),
+                    });
+                    continue;
+                }
+                s.pending += 1;
+                live_metrics::set_in_flight(s.pending);
+            }
+            let client = if phases[phase].reconnect {
+                reconnecting.clone()
+            } else {
+                client.clone()
+            };
+            let (url, slots, shared) = (url.clone(), slots.clone(), shared.clone());
+            tasks.spawn(async move {
+                let permit = slots.acquire_owned().await;
+                let (status, body, retry_after) = send(&client, &url, &planned).await;
+                drop(permit);
+                let finished = start.elapsed();
+                let mut s = shared.lock().expect("stats lock");
+                s.pending -= 1;
+                live_metrics::set_in_flight(s.pending);
+                s.record(Outcome {
+                    phase,
+                    planned,
+                    status: Some(status),
+                    body,
+                    retry_after,
+                    latency: finished.saturating_sub(at),
+                    finished,
+                });
+            });
+            // Reap finished tasks as we go, so the set stays small.
+            while tasks.try_join_next().is_some() {}
+        }
+        tasks
+    }
+}
+
 /// Runs the load and returns the results (also the per-second timeline).
 pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
     let client = reqwest::Client::builder()
@@ -342,62 +431,25 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResults> {
         config.progress,
     ));
 
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut current_phase = None;
-    for (at, phase, planned) in profile::plan(&config.phases, planner) {
-        tokio::time::sleep_until((start + at).into()).await;
-        if current_phase != Some(phase) {
-            current_phase = Some(phase);
-            live_metrics::set_target_rate(config.phases[phase].rate);
-        }
-        {
-            let mut s = shared.lock().expect("stats lock");
-            s.phases[phase].sent += 1;
-            if let Some(key) = &planned.idempotency_key {
-                *s.key_sends.entry(key.clone()).or_default() += 1;
-            }
-            if s.pending >= config.max_pending {
-                s.record(Outcome {
-                    phase,
-                    planned,
-                    status: None,
-                    body: None,
-                    retry_after: false,
-                    latency: start.elapsed().saturating_sub(at),
-                    finished: start.elapsed(),
-                });
-                continue;
-            }
-            s.pending += 1;
-            live_metrics::set_in_flight(s.pending);
-        }
-        let client = if config.phases[phase].reconnect {
-            reconnecting.clone()
-        } else {
-            client.clone()
-        };
-        let (url, slots, shared) = (url.clone(), slots.clone(), shared.clone());
-        tasks.spawn(async move {
-            let permit = slots.acquire_owned().await;
-            let (status, body, retry_after) = send(&client, &url, &planned).await;
-            drop(permit);
-            let finished = start.elapsed();
-            let mut s = shared.lock().expect("stats lock");
-            s.pending -= 1;
-            live_metrics::set_in_flight(s.pending);
-            s.record(Outcome {
-                phase,
-                planned,
-                status: Some(status),
-                body,
-                retry_after,
-                latency: finished.saturating_sub(at),
-                finished,
-            });
-        });
-        // Reap finished tasks as we go, so the set stays small.
-        while tasks.try_join_next().is_some() {}
-    }
+    // The schedule runs on a thread of its own, sleeping on the OS timer: tokio's timer
+    // fires on whole milliseconds, up to one late, and that lateness would count in
+    // every latency, since latencies run from the scheduled start.
+    let schedule = Schedule {
+        phases: config.phases.clone(),
+        start,
+        max_pending: config.max_pending,
+        client: client.clone(),
+        reconnecting,
+        url,
+        shared: shared.clone(),
+        slots,
+    };
+    let runtime = tokio::runtime::Handle::current();
+    let mut tasks = tokio::task::spawn_blocking(move || {
+        let _runtime = runtime.enter();
+        schedule.run(planner)
+    })
+    .await?;
     live_metrics::set_target_rate(0.0);
     while tasks.join_next().await.is_some() {}
     // One more progress tick covers the last partial second.
