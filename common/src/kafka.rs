@@ -15,7 +15,7 @@ use crate::settings::{GroupProtocol, KafkaSettings};
 pub const PRODUCER_QUEUE_MAX_MESSAGES: &str = "100000";
 pub const PRODUCER_QUEUE_MAX_KBYTES: &str = "65536";
 
-/// Producer for order events: idempotent, `acks=all`, bounded queue, short linger.
+/// Producer for order events: idempotent, `acks=all`, bounded queue, a short linger.
 pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = base_config(settings);
     let delivery_timeout = settings.delivery_timeout_ms.max(1).to_string();
@@ -27,10 +27,9 @@ pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
         .set("acks", "all")
         .set("delivery.timeout.ms", &delivery_timeout)
         .set("request.timeout.ms", &request_timeout)
-        // A lone order waits for the linger before it is sent (5 ms on its POST latency),
-        // but under a peak the linger decides how many produce requests the broker
-        // handles: 2 ms left the broker CPU-bound and the p99 erratic. Decision and
-        // figures: docs/decisions.md, the README's `linger.ms` rows.
+        // Under a peak the linger decides how many produce requests the broker handles;
+        // a lone order would wait it out, which is what producer-svc's quick lane
+        // (`quick_producer_config`) is for. Decision and figures: docs/decisions.md.
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("compression.type", "lz4")
@@ -41,6 +40,18 @@ pub fn producer_config(settings: &KafkaSettings) -> ClientConfig {
         .set("partitioner", "murmur2_random")
         .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
     apply_properties(&mut config, settings);
+    config
+}
+
+/// The same producer without a linger and without statistics, for records that should
+/// leave at once (producer-svc's quick lane, used while it has nothing in flight). The
+/// linger is forced after the pass-through properties: a configured `linger.ms` is
+/// meant for the batching producer.
+pub fn quick_producer_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = producer_config(settings);
+    config
+        .set("linger.ms", "0")
+        .set("statistics.interval.ms", "0");
     config
 }
 
@@ -188,6 +199,20 @@ mod tests {
             Some("50"),
             "passthrough wins over defaults"
         );
+    }
+
+    #[test]
+    fn the_quick_producer_sends_at_once_whatever_linger_is_configured() {
+        let settings = settings_with(&[("linger_ms", "50"), ("acks", "1")]);
+        let quick = quick_producer_config(&settings);
+        assert_eq!(quick.get("linger.ms"), Some("0"));
+        assert_eq!(quick.get("statistics.interval.ms"), Some("0"));
+        assert_eq!(
+            quick.get("acks"),
+            Some("1"),
+            "other pass-through properties still apply"
+        );
+        assert_eq!(producer_config(&settings).get("linger.ms"), Some("50"));
     }
 
     #[test]

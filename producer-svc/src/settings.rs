@@ -36,6 +36,9 @@ pub struct IngestSettings {
     pub readiness_interval_ms: u64,
     /// `Retry-After` seconds sent with 429 and 503.
     pub retry_after_secs: u32,
+    /// Send an order at once, without the linger, while nothing else is in flight (a
+    /// second producer, see `publisher`); off, every order waits for the linger.
+    pub quick_lane: bool,
 }
 
 impl Default for IngestSettings {
@@ -47,6 +50,7 @@ impl Default for IngestSettings {
             body_read_timeout_ms: 5_000,
             readiness_interval_ms: 1000,
             retry_after_secs: 1,
+            quick_lane: true,
         }
     }
 }

@@ -41,7 +41,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Recorder first, so the first request's metrics are kept.
         common::telemetry::metrics_handle();
-        let publisher = Publisher::new(&settings.kafka)?;
+        let publisher = Publisher::new(&settings.kafka, settings.ingest.quick_lane)?;
         let readiness = Readiness::default();
         readiness.set_not_ready("broker not checked yet");
         let liveness = Liveness::default();

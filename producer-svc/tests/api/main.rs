@@ -11,6 +11,7 @@ mod hostile_bodies;
 mod hostile_http;
 mod hostile_requests;
 mod idle_connections;
+mod lanes;
 mod observability;
 mod orders;
 mod raw_http;
