@@ -6,16 +6,19 @@
 #
 #   SURGE_BENCH_BIN_DIR=target/debug   use the producer-svc already built there (no build)
 #   SURGE_BENCH_ANCHOR_RECORDS=500000  records the anchor sends
+#   SURGE_BENCH_PORT=18080             producer-svc's port
 #
-# The anchor (ProducerPerformance: acks=all, idempotent, linger 5 ms like producer-svc)
-# sends records of the size of the order events producer-svc wrote in this run. The last
+# The anchor (ProducerPerformance: acks=all, idempotent, linger 5 ms like producer-svc's
+# batching lane) sends records of the size of the order events producer-svc wrote in this run. The last
 # line, `bench: what=ingest …`, carries every figure for scripts/bench.sh.
 # Needs `wrk` (installed from Debian if missing). Uses a fresh 12-partition topic.
 set -Eeuo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+source scripts/bench/lib.sh
 DURATION=${1:-20}
 CONNECTIONS=${2:-64}
+PORT=${SURGE_BENCH_PORT:-18080}
 ANCHOR_RECORDS=${SURGE_BENCH_ANCHOR_RECORDS:-500000}
 RUN="$ROOT/.cache/run/bench"
 mkdir -p "$RUN"
@@ -23,9 +26,8 @@ mkdir -p "$RUN"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 infra_started=()
 scripts/infra.sh status kafka | grep -q ' running ' || infra_started+=(kafka)
-producer_pid=
 cleanup() {
-  [[ -n "$producer_pid" ]] && kill -TERM "$producer_pid" 2>/dev/null && wait "$producer_pid" 2>/dev/null
+  stop_producer
   ((${#infra_started[@]})) && scripts/infra.sh down "${infra_started[@]}"
   true
 }
@@ -40,21 +42,15 @@ else
 fi
 
 topic="bench-$(date +%s)"
-scripts/infra.sh kafka-tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$SURGE_KAFKA_BOOTSTRAP" \
-  --create --topic "$topic" --partitions 12 --replication-factor 1 >/dev/null
-
-start_ns=$(date +%s%N)
-SURGE__HTTP__PORT=18080 SURGE__HTTP__HOST=127.0.0.1 SURGE__KAFKA__TOPIC="$topic" \
-  SURGE__LOG__LEVEL=warn "$BIN_DIR/producer-svc" >"$RUN/producer-svc.log" 2>&1 &
-producer_pid=$!
-for _ in $(seq 1000); do curl -fs -o /dev/null http://127.0.0.1:18080/readyz && break; sleep 0.005; done
-ready_ms=$((($(date +%s%N) - start_ns) / 1000000))
+create_bench_topic "$topic"
+start_producer "$BIN_DIR/producer-svc" "$PORT" "$topic" "$RUN/producer-svc.log"
+ready_ms=$producer_ready_ms
 rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$producer_pid/status")
 
 echo "== one POST at a time (100 sequential requests, keep-alive)"
-single=$(python3 - <<'PY'
-import http.client, json, time, statistics
-c = http.client.HTTPConnection("127.0.0.1", 18080)
+single=$(PORT=$PORT python3 - <<'PY'
+import http.client, json, os, statistics, time
+c = http.client.HTTPConnection("127.0.0.1", int(os.environ["PORT"]))
 lat = []
 for i in range(100):
     body = json.dumps({"sku": "FLASH-1", "quantity": 1, "customer_id": f"single-{i}"})
@@ -83,8 +79,19 @@ echo "$anchor"
 anchor_rate=$(sed -E 's/.* ([0-9.]+) records\/sec.*/\1/' <<<"$anchor")
 anchor_p99=$(sed -E 's/.* ([0-9.]+) ms 99th.*/\1/' <<<"$anchor")
 
+# The anchor for an order at rest: Kafka's Java producer sending one record at a time
+# (10/s, no linger), its latency from send to acknowledgement, in whole ms. Its p99 is
+# the first record's, which waits for the connection.
+echo "== anchor: ProducerPerformance at 10 records/s, linger 0 (one record at a time)"
+lone_anchor=$(scripts/infra.sh kafka-tool org.apache.kafka.tools.ProducerPerformance --topic "$topic" \
+  --num-records 60 --record-size "$record_size" --throughput 10 \
+  --producer-props bootstrap.servers="$SURGE_KAFKA_BOOTSTRAP" acks=all enable.idempotence=true linger.ms=0 2>/dev/null | tail -n 1)
+echo "$lone_anchor"
+lone_anchor_p50=$(sed -E 's/.* ([0-9.]+) ms 50th.*/\1/' <<<"$lone_anchor")
+lone_anchor_p99=$(sed -E 's/.* ([0-9.]+) ms 99th.*/\1/' <<<"$lone_anchor")
+
 echo "== wrk: ${DURATION}s, ${CONNECTIONS} connections, 2 threads (closed loop, max throughput)"
-wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s scripts/bench/post-orders.lua http://127.0.0.1:18080 | tee "$RUN/wrk.txt"
+wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s scripts/bench/post-orders.lua http://127.0.0.1:$PORT | tee "$RUN/wrk.txt"
 rate=$(awk '/^Requests\/sec/ {print $2}' "$RUN/wrk.txt")
 p99=$(sed -nE 's/.*p99 ([0-9.]+) ms.*/\1/p' "$RUN/wrk.txt")
 non202=$(awk '/^status / && $2 != "202:" {s += $3} END {print s + 0}' "$RUN/wrk.txt")
@@ -102,4 +109,4 @@ single_p50=$(sed -E 's/.*p50 ([0-9.]+) ms.*/\1/' <<<"$single")
 single_p99=$(sed -E 's/.*p99 ([0-9.]+) ms.*/\1/' <<<"$single")
 echo "bench: what=ingest connections=$CONNECTIONS duration_s=$DURATION req_per_s=$rate p99_ms=$p99 non_202=$non202" \
   "anchor_per_s=$anchor_rate anchor_p99_ms=$anchor_p99 record_bytes=$record_size ratio=$ratio" \
-  "single_p50_ms=$single_p50 single_p99_ms=$single_p99 ready_ms=$ready_ms rss_idle_kib=$rss_idle rss_peak_kib=$rss_peak"
+  "single_p50_ms=$single_p50 single_p99_ms=$single_p99 single_anchor_p50_ms=$lone_anchor_p50 single_anchor_p99_ms=$lone_anchor_p99 ready_ms=$ready_ms rss_idle_kib=$rss_idle rss_peak_kib=$rss_peak"

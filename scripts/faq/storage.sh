@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bytes an accepted order takes in a broker's log, measured on the running single-node
 # Kafka (docs/faq.md, broker storage): producer-svc with its shipped client settings
-# (lz4, linger 5 ms, idempotent) takes RATE orders/s from loadgen for SECONDS seconds into
+# (lz4, idempotent, the two producer lanes) takes RATE orders/s from loadgen for SECONDS seconds into
 # a topic of its own with 12 partitions; then Kafka's LogDirsCommand gives the bytes on
 # disk and GetOffsetShell the records. One replica: multiply by the replication factor.
 #
