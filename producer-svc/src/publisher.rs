@@ -147,6 +147,12 @@ impl Publisher {
         event: &OrderEvent,
         span: &tracing::Span,
     ) -> Result<Acknowledged, PublishError> {
+        // A fatal error on either lane refuses every order, as it would with one client.
+        if self.fatal_error().is_some() {
+            return Err(PublishError::Rejected(KafkaError::MessageProduction(
+                RDKafkaErrorCode::Fatal,
+            )));
+        }
         let payload = event.to_json();
         let headers =
             common::trace_context::inject(&span.context(), OwnedHeaders::new_with_capacity(4))
@@ -162,12 +168,6 @@ impl Publisher {
             .key(event.customer_id.as_bytes())
             .payload(&payload)
             .headers(headers);
-        // A fatal error on either lane refuses every order, as it would with one client.
-        if self.fatal_error().is_some() {
-            return Err(PublishError::Rejected(KafkaError::MessageProduction(
-                RDKafkaErrorCode::Fatal,
-            )));
-        }
         let (producer, lane) = self.lane();
         metrics::counter!(LANE_ORDERS, "lane" => lane.as_str()).increment(1);
         let started = Instant::now();
@@ -251,13 +251,18 @@ impl Publisher {
     }
 
     /// Waits until every queued record of both lanes is acknowledged or `timeout`
-    /// passes (the lanes flush one after the other within it). Blocking.
+    /// passes (the lanes flush one after the other within it; the second also when the
+    /// first did not finish). Blocking.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         let deadline = Instant::now() + timeout;
-        self.lanes().try_for_each(|p| {
-            p.flush(Timeout::After(
-                deadline.saturating_duration_since(Instant::now()),
-            ))
-        })
+        let outcomes: Vec<_> = self
+            .lanes()
+            .map(|p| {
+                p.flush(Timeout::After(
+                    deadline.saturating_duration_since(Instant::now()),
+                ))
+            })
+            .collect();
+        outcomes.into_iter().collect()
     }
 }
