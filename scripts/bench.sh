@@ -147,7 +147,6 @@ kill -TERM "$consumer_pid"
 wait "$consumer_pid" || true
 consumer_pid=
 
-
 hot_sku() { # ORDERS SIMULATED_MS OUT
   SURGE_BENCH_ORDERS=$1 SURGE_BENCH_SIMULATED_MS=$2 SURGE_BENCH_CONSUMERS=1,2,4 RUST_LOG=warn \
     "$test_bin" --ignored --nocapture --exact throughput::group_throughput_on_one_hot_sku 2>&1 | tee "$3"

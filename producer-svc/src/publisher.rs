@@ -118,6 +118,15 @@ impl Publisher {
         std::iter::once(&self.producer).chain(&self.quick)
     }
 
+    /// Runs `f` on every lane, also on those after one that failed; the first error.
+    fn on_every_lane<E>(
+        &self,
+        f: impl FnMut(&FutureProducer<StatsContext>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let outcomes: Vec<_> = self.lanes().map(f).collect();
+        outcomes.into_iter().collect()
+    }
+
     /// Where the producer records refused credentials.
     pub fn auth_failures(&self) -> &AuthFailures {
         &self.auth
@@ -200,12 +209,8 @@ impl Publisher {
     /// sends nothing reconnects only after its backoff (up to 10 s), and only then
     /// times out the records it holds, past their delivery timeout.
     pub fn check_metadata(&self, timeout: Duration) -> Result<(), String> {
-        // Every lane is asked, also after one failed (the point of asking during an outage).
-        let outcomes: Vec<_> = self
-            .lanes()
-            .map(|producer| self.check_lane_metadata(producer, timeout))
-            .collect();
-        outcomes.into_iter().collect()
+        // Also after one failed: the point of asking during an outage.
+        self.on_every_lane(|producer| self.check_lane_metadata(producer, timeout))
     }
 
     fn check_lane_metadata(
@@ -255,14 +260,10 @@ impl Publisher {
     /// first did not finish). Blocking.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         let deadline = Instant::now() + timeout;
-        let outcomes: Vec<_> = self
-            .lanes()
-            .map(|p| {
-                p.flush(Timeout::After(
-                    deadline.saturating_duration_since(Instant::now()),
-                ))
-            })
-            .collect();
-        outcomes.into_iter().collect()
+        self.on_every_lane(|p| {
+            p.flush(Timeout::After(
+                deadline.saturating_duration_since(Instant::now()),
+            ))
+        })
     }
 }
